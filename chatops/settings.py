@@ -1,0 +1,112 @@
+"""Configuration, read from the environment once per process.
+
+Every variable is documented in ``.env.example``. With nothing set, the demo defaults apply:
+the Zadig simulator on loopback, SQLite under ``var/``. Secrets are never logged: ``repr`` of
+``Settings`` masks them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Demo defaults: they only work against the bundled simulators and are not secrets.
+DEMO_ZADIG_URL = "http://127.0.0.1:7070"
+DEMO_ZADIG_TOKEN = "demo-zadig-token"
+DEMO_APP_KEY = "demo-app-key"
+DEMO_APP_SECRET = "demo-app-secret"
+DEMO_DINGTALK_API = "http://127.0.0.1:7080"
+
+_SECRETS = {"zadig_token", "dingtalk_app_secret", "zadig_webhook_token"}
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    zadig_base_url: str = DEMO_ZADIG_URL
+    zadig_token: str = DEMO_ZADIG_TOKEN
+    zadig_web_url: str = DEMO_ZADIG_URL
+    zadig_timeout: float = 10.0
+    # Shared secret Zadig sends as X-Zadig-Token on workflow webhook notifications;
+    # empty = webhook notifications are refused and follow-ups rely on polling.
+    zadig_webhook_token: str = ""
+    dingtalk_app_key: str = DEMO_APP_KEY
+    dingtalk_app_secret: str = DEMO_APP_SECRET
+    dingtalk_robot_code: str = DEMO_APP_KEY
+    dingtalk_api_base: str = DEMO_DINGTALK_API
+    dingtalk_mode: str = "http"
+    catalog_path: Path = ROOT / "catalog.yml"
+    state_db: Path = ROOT / "var" / "chatops.db"
+    followup_max_seconds: float = 6 * 3600
+    demo: bool = True
+
+    def __repr__(self) -> str:  # never print secrets
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRETS and value:
+                value = "***"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must start with http:// or https://, got {value!r}")
+    return value
+
+
+def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Build settings from a mapping (default ``os.environ``); fails fast on bad values."""
+    env = os.environ if env is None else env
+    zadig_url = _url(env, "ZADIG_BASE_URL", DEMO_ZADIG_URL)
+    app_key = env.get("DINGTALK_APP_KEY") or DEMO_APP_KEY
+    mode = (env.get("DINGTALK_MODE") or "http").lower()
+    if mode not in ("http", "stream"):
+        raise SettingsError(f"DINGTALK_MODE must be 'http' or 'stream', got {mode!r}")
+    demo = not any(env.get(k) for k in ("ZADIG_BASE_URL", "ZADIG_TOKEN", "DINGTALK_APP_SECRET"))
+    if not demo and env.get("ZADIG_BASE_URL") and not env.get("ZADIG_TOKEN"):
+        raise SettingsError("ZADIG_TOKEN is required when ZADIG_BASE_URL points at a real Zadig")
+    return Settings(
+        zadig_base_url=zadig_url,
+        zadig_token=env.get("ZADIG_TOKEN") or DEMO_ZADIG_TOKEN,
+        zadig_web_url=_url(env, "ZADIG_WEB_URL", zadig_url),
+        zadig_timeout=_float(env, "ZADIG_TIMEOUT", 10.0),
+        zadig_webhook_token=env.get("ZADIG_WEBHOOK_TOKEN", ""),
+        dingtalk_app_key=app_key,
+        dingtalk_app_secret=env.get("DINGTALK_APP_SECRET") or DEMO_APP_SECRET,
+        dingtalk_robot_code=env.get("DINGTALK_ROBOT_CODE") or app_key,
+        dingtalk_api_base=_url(env, "DINGTALK_API_BASE", DEMO_DINGTALK_API),
+        dingtalk_mode=mode,
+        catalog_path=Path(env.get("CATALOG_PATH") or ROOT / "catalog.yml"),
+        state_db=Path(env.get("CHATOPS_DB") or ROOT / "var" / "chatops.db"),
+        followup_max_seconds=_float(env, "FOLLOWUP_MAX_SECONDS", 6 * 3600),
+        demo=demo,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import time)."""
+    return from_env()
