@@ -1,0 +1,266 @@
+"""Async client for Zadig's custom-workflow OpenAPI (v1.18+ names).
+
+Protocol notes live in /work/shared/reference/zadig-openapi.md; the section numbers below
+refer to it. Every call goes through `ZadigClient._request`, which adds the token and the
+timeout, retries reads only, and turns every failure into one of `chatops.zadig.errors`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote
+
+import httpx
+
+from chatops.zadig.errors import (
+    NO_DOCUMENTS,
+    ZadigAPIError,
+    ZadigAuthError,
+    ZadigError,
+    ZadigNotFound,
+    ZadigTimeout,
+    ZadigUnavailable,
+)
+from chatops.zadig.models import (
+    DeployRequest,
+    EnvironmentInfo,
+    Project,
+    RegistryInfo,
+    ServiceInfo,
+    Task,
+    TaskPage,
+    TaskSummary,
+    TriggeredTask,
+    WorkflowDetail,
+    WorkflowSummary,
+)
+
+TASK_PATH = "/openapi/workflows/custom/task"
+_BACKOFF_SECONDS = 0.3  # doubled per retry: 0.3s, 0.6s ... a chat user is waiting
+_PROJECT_PAGE_SIZE = 50
+_GATEWAY_DOWN = (502, 503, 504)  # answered by a proxy in front of Zadig, not by Zadig
+
+
+class ZadigClient:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, read_retries: int = 2,
+                 transport: Optional[httpx.AsyncBaseTransport] = None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("Zadig base_url must start with http:// or https://")
+        token = (token or "").strip()
+        # Zadig's gateway splits the header on a space and wants exactly "Bearer <token>".
+        if not token or any(ch.isspace() for ch in token):
+            raise ValueError("Zadig API token must be a non-empty string without spaces")
+        self._token = token
+        self._timeout = httpx.Timeout(timeout)
+        self._read_retries = max(0, read_retries)
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport)
+
+    def __repr__(self) -> str:  # never show the token
+        return f"ZadigClient({str(self._http.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "ZadigClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def trigger_deploy(self, req: DeployRequest) -> TriggeredTask:
+        """Start one build+deploy task (§3.1). Never retried: a retry could deploy twice."""
+        missing = [name for name in ("project_key", "workflow_key", "build_job", "deploy_job",
+                                     "service_name", "service_module", "branch", "env_name")
+                   if not str(getattr(req, name) or "").strip()]
+        if missing:
+            raise ValueError(f"DeployRequest is missing {', '.join(missing)}")
+        service = {"service_name": req.service_name, "service_module": req.service_module}
+        body = {
+            "project_key": req.project_key,
+            "workflow_key": req.workflow_key,
+            # Both jobs must be listed: Zadig skips every job absent from inputs.
+            "inputs": [
+                {"job_name": req.build_job, "job_type": "zadig-build", "parameters": {
+                    "registry": req.registry,
+                    "service_list": [{**service, "repo_info": [{
+                        "codehost_name": req.codehost_name, "repo_namespace": req.repo_namespace,
+                        "repo_name": req.repo_name, "branch": req.branch}]}]}},
+                # Empty image_name: the deploy job takes the image from the build job.
+                {"job_name": req.deploy_job, "job_type": "zadig-deploy", "parameters": {
+                    "env_name": req.env_name,
+                    "service_list": [{**service, "image_name": ""}]}},
+            ],
+        }
+        data = _expect(await self._request("POST", TASK_PATH, json=body, idempotent=False), dict)
+        # The response's workflow_name carries the workflow *key* here (unlike GET task).
+        if not isinstance(data.get("task_id"), int) or isinstance(data["task_id"], bool):
+            _bad_shape("the trigger response has no task_id")
+        return TriggeredTask(project_key=str(data.get("project_name") or req.project_key),
+                             workflow_key=str(data.get("workflow_name") or req.workflow_key),
+                             task_id=data["task_id"])
+
+    async def get_task(self, workflow_key: str, task_id: int) -> Task:
+        params = {"taskId": str(int(task_id)), "workflowKey": workflow_key}
+        data = _expect(await self._request("GET", TASK_PATH, params=params, idempotent=True), dict)
+        return Task.from_api(data)
+
+    async def cancel_task(self, workflow_key: str, task_id: int) -> None:
+        """Cancel a task; a passed task raises ZadigAPIError with `is_already_finished`."""
+        # v3.4+ reads the query, v1.18-v3.3 only the JSON body (and 400s without one): send both.
+        await self._request("DELETE", TASK_PATH,
+                            params={"taskId": str(int(task_id)), "workflowKey": workflow_key},
+                            json={"task_id": int(task_id), "workflow_key": workflow_key},
+                            idempotent=False)
+
+    async def list_tasks(self, workflow_key: str, project_key: str, page_num: int = 1,
+                         page_size: int = 10) -> TaskPage:
+        """A page of a workflow's task history, newest first (§3.4)."""
+        params = {"projectKey": project_key, "pageNum": page_num, "pageSize": page_size}
+        path = f"/openapi/workflows/custom/{_seg(workflow_key)}/tasks"
+        data = _expect(await self._request("GET", path, params=params, idempotent=True), dict)
+        tasks = tuple(TaskSummary.from_api(t) for t in _expect(data.get("workflow_tasks"), list)
+                      if isinstance(t, dict))
+        return TaskPage(total=int(data.get("total") or 0), tasks=tasks)
+
+    async def latest_task(self, workflow_key: str, project_key: str) -> Optional[Task]:
+        page = await self.list_tasks(workflow_key, project_key, page_num=1, page_size=1)
+        if not page.tasks:
+            return None
+        return await self.get_task(workflow_key, page.tasks[0].task_id)
+
+    # -- discovery (§4, §3.7) ----------------------------------------------------------------
+
+    async def list_projects(self) -> List[Project]:
+        projects: List[Project] = []
+        page = 1
+        while True:
+            data = _expect(await self._request(
+                "GET", "/openapi/projects/project",
+                params={"pageNum": page, "pageSize": _PROJECT_PAGE_SIZE}, idempotent=True), dict)
+            items = [p for p in _expect(data.get("projects"), list) if isinstance(p, dict)]
+            projects.extend(Project.from_api(p) for p in items)
+            # A short page also ends the loop if a server ignores pageNum.
+            if len(items) < _PROJECT_PAGE_SIZE or len(projects) >= int(data.get("total") or 0):
+                return projects
+            page += 1
+
+    async def list_workflows(self, project_key: str) -> List[WorkflowSummary]:
+        data = _expect(await self._request("GET", "/openapi/workflows",
+                                           params={"projectKey": project_key}, idempotent=True), dict)
+        return [WorkflowSummary.from_api(w) for w in _expect(data.get("workflows"), list)
+                if isinstance(w, dict)]
+
+    async def get_workflow(self, workflow_key: str, project_key: str) -> WorkflowDetail:
+        data = _expect(await self._request(
+            "GET", f"/openapi/workflows/custom/{_seg(workflow_key)}/detail",
+            params={"projectKey": project_key}, idempotent=True), dict)
+        return WorkflowDetail.from_api(data)
+
+    async def list_environments(self, project_key: str) -> List[EnvironmentInfo]:
+        data = await self._request("GET", "/openapi/environments",
+                                   params={"projectKey": project_key}, idempotent=True)
+        return [EnvironmentInfo.from_api(e) for e in _expect(data, list) if isinstance(e, dict)]
+
+    async def list_services(self, project_key: str) -> List[ServiceInfo]:
+        data = await self._request("GET", "/openapi/service/yaml/services",
+                                   params={"projectKey": project_key}, idempotent=True)
+        return [ServiceInfo.from_api(s) for s in _expect(data, list) if isinstance(s, dict)]
+
+    async def list_registries(self) -> List[RegistryInfo]:
+        data = await self._request("GET", "/openapi/system/registry", idempotent=True)
+        return [RegistryInfo.from_api(r) for r in _expect(data, list) if isinstance(r, dict)]
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, params: Optional[Dict[str, Any]] = None,
+                       json: Any = None, idempotent: bool) -> Any:
+        """Send one call and return its decoded JSON, or raise a ZadigError.
+
+        Only idempotent reads are retried (connect errors, timeouts, 5xx other than "not
+        found"); a trigger or cancel that timed out may already have happened on the server.
+        """
+        attempts = 1 + (self._read_retries if idempotent else 0)
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            cause: Optional[Exception] = None
+            try:
+                response = await self._http.request(method, path, params=params, json=json,
+                                                    headers=headers, timeout=self._timeout)
+            except httpx.TimeoutException as exc:
+                cause, error = exc, ZadigTimeout(f"Zadig did not answer {method} {path} in time "
+                                                 f"({type(exc).__name__})")
+            except httpx.TransportError as exc:
+                cause, error = exc, ZadigUnavailable(self._scrub(
+                    f"cannot reach Zadig for {method} {path}: {type(exc).__name__} {exc}"))
+            else:
+                if response.is_success:
+                    return self._decode(response)
+                error = self._error(response)
+                if response.status_code < 500 or isinstance(error, ZadigNotFound):
+                    raise error
+        raise error from cause
+
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            raise ZadigAPIError(response.status_code, "unexpected response",
+                                self._scrub(f"not JSON: {response.text[:200]!r}"),
+                                status_code=response.status_code) from None
+
+    def _error(self, response: httpx.Response) -> ZadigError:
+        status = response.status_code
+        text = self._scrub(response.text.strip())
+        try:
+            body = jsonlib.loads(text) if text else None
+        except ValueError:
+            body = None
+        if status in (401, 403):
+            # Empty body, except MFA denials: {"reason": "mfa_verification_required"}.
+            reason = body.get("reason") if isinstance(body, dict) else None
+            what = "rejected the API token" if status == 401 else "denied this API token access"
+            return ZadigAuthError(f"Zadig {what} (HTTP {status})" + (f": {reason}" if reason else ""),
+                                  status_code=status)
+        if isinstance(body, dict) and ("code" in body or "description" in body):
+            # {"type":"error","message","code","description","extra"} (6xxx/7xxx as HTTP 400) or
+            # the plain-Go-error form {"message":"Internal Error: ","code":500,"description"}.
+            try:
+                code = int(body.get("code") or status)
+            except (TypeError, ValueError):
+                code = status
+            description = str(body.get("description") or "")
+            cls = ZadigNotFound if NO_DOCUMENTS in description else ZadigAPIError
+            return cls(code, str(body.get("message") or ""), description, status_code=status)
+        if status == 404:  # aslan's router: text/plain "Invalid path: <path>"
+            return ZadigNotFound(404, "Not Found", text[:200], status_code=status)
+        if status in _GATEWAY_DOWN:
+            return ZadigUnavailable(f"Zadig is unavailable (HTTP {status})", status_code=status)
+        if status == 400 and not text:  # gin's BindQuery/BindJSON failure writes no body
+            return ZadigAPIError(400, "Bad Request", "bad request", status_code=status)
+        return ZadigAPIError(status, response.reason_phrase, text[:200], status_code=status)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***")
+
+
+def _seg(value: str) -> str:
+    """A path segment; workflow keys are plain slugs, but never let one change the path."""
+    return quote(str(value), safe="")
+
+
+def _expect(data: Any, kind: type) -> Any:
+    """The decoded body (or a field of it) if it has the expected JSON type; a null list is empty."""
+    if data is None and kind is list:
+        return []
+    if not isinstance(data, kind):
+        _bad_shape(f"expected a JSON {'object' if kind is dict else 'array'}")
+    return data
+
+
+def _bad_shape(problem: str) -> Any:
+    raise ZadigAPIError(200, "unexpected response", problem, status_code=200)
