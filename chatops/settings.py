@@ -44,6 +44,7 @@ class Settings:
     dingtalk_mode: str = "http"
     catalog_path: Path = ROOT / "catalog.yml"
     state_db: Path = ROOT / "var" / "chatops.db"
+    followup_min_interval: float = 2.0
     followup_max_seconds: float = 6 * 3600
     demo: bool = True
 
@@ -101,6 +102,7 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         dingtalk_mode=mode,
         catalog_path=Path(env.get("CATALOG_PATH") or ROOT / "catalog.yml"),
         state_db=Path(env.get("CHATOPS_DB") or ROOT / "var" / "chatops.db"),
+        followup_min_interval=_float(env, "FOLLOWUP_MIN_INTERVAL", 2.0),
         followup_max_seconds=_float(env, "FOLLOWUP_MAX_SECONDS", 6 * 3600),
         demo=demo,
     )

@@ -1,0 +1,196 @@
+"""DingTalk input channel for Rasa: ``POST /webhooks/dingtalk/webhook``, ``GET /webhooks/dingtalk/``.
+
+HTTP mode: DingTalk posts each message here, signed (headers ``timestamp``/``sign``).
+Stream mode: ``connectors/stream_sidecar`` receives over DingTalk's WebSocket and posts the same
+JSON here, signed the same way, so both modes share this one code path.
+
+Every request is verified before anything else; the reply is an immediate ``200`` and the
+bot's answers go out through the message's ``sessionWebhook`` (or DingTalk's OpenAPI once that
+expired) via the bridge's paced queue.
+
+Conversation key: Rasa's ``sender_id`` is ``<conversationId>:<userId>``. In a group every
+member gets their own tracker, so two people answering the bot at the same time never fill
+each other's deploy forms; "刚才的发布" still finds a task started by someone else in the same
+group through the follow-up table, which is keyed by the group's conversationId.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message
+from chatops.dingtalk.messages import choices_markdown, text_message
+from chatops.dingtalk.signing import SignatureError, verify_request
+from chatops.settings import get_settings
+from connectors.bridge import Bridge, get_bridge, start_bridge, stop_bridge
+
+logger = logging.getLogger(__name__)
+
+ONLY_TEXT = "目前只支持文字消息，请直接打字告诉我要做什么，比如“把订单服务发到测试环境”。"
+EMPTY_TEXT = "在的！说“帮助”看看我能做什么。"
+PROCESSING_FAILED = "处理这条消息时出错了，什么都没有执行，请稍后再试。"
+# DingTalk takes the HTTP body as a synchronous reply; "empty" means "nothing to say here".
+ACK = {"msgtype": "empty"}
+
+
+def sender_key(message: InboundMessage) -> str:
+    return f"{message.conversation_id}:{message.user_id}"
+
+
+def metadata_for(message: InboundMessage) -> Dict[str, Any]:
+    """What actions may read from ``tracker.latest_message['metadata']['dingtalk']``."""
+    return {"dingtalk": {
+        "msg_id": message.msg_id,
+        "conversation_id": message.conversation_id,
+        "conversation_title": message.conversation_title,
+        "is_group": message.is_group,
+        "user_id": message.user_id,
+        "nick": message.sender_nick,
+        "target": message.reply_target().to_dict(),
+    }}
+
+
+class DingTalkOutput(OutputChannel):
+    """Sends Rasa's replies for one inbound message back to its conversation."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "dingtalk"
+
+    def __init__(self, bridge: Bridge, target: ReplyTarget) -> None:
+        self.bridge = bridge
+        self.target = target
+
+    @property
+    def mentions(self) -> List[str]:
+        return [self.target.user_id] if self.target.is_group and self.target.user_id else []
+
+    async def _queue(self, message: Dict[str, Any]) -> None:
+        # Not awaited to completion: a throttled robot (130101) must not stall the dialogue;
+        # the queue keeps the order and retries with backoff.
+        await self.bridge.queue.put(self.target, message)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._queue(text_message(text, self.mentions))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        """Choices as markdown with dtmd:// links: one tap sends the answer."""
+        options = [(str(b.get("title", "")), str(b.get("payload", b.get("title", ""))))
+                   for b in buttons]
+        title = text.splitlines()[0][:30] if text else "请选择"
+        await self._queue(choices_markdown(title, text, options, self.mentions))
+
+    async def send_quick_replies(self, recipient_id: Text, text: Text,
+                                 quick_replies: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
+                               **kwargs: Any) -> None:
+        """A ready DingTalk message (has ``msgtype``) is sent as is."""
+        if isinstance(json_message, dict) and json_message.get("msgtype"):
+            await self._queue(json_message)
+        else:
+            await self.send_text_message(recipient_id, str(json_message))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self.send_text_message(recipient_id, image)
+
+    async def send_attachment(self, recipient_id: Text, attachment: Text, **kwargs: Any) -> None:
+        await self.send_text_message(recipient_id, attachment)
+
+
+class DingTalkInput(InputChannel):
+    """Signed DingTalk robot callbacks -> Rasa."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "dingtalk"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "DingTalkInput":
+        # Configuration comes from the environment (chatops.settings), not from this file.
+        return cls()
+
+    def __init__(self, bridge_factory: Callable[[], Bridge] = get_bridge) -> None:
+        self.bridge_factory = bridge_factory
+        self._background: Set[asyncio.Task] = set()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("dingtalk_webhook", __name__)
+        bp.listener("after_server_start")(start_bridge)
+        bp.listener("before_server_stop")(stop_bridge)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            bridge = self.bridge_factory()
+            return response.json({"status": "ok", "channel": "dingtalk",
+                                  "mode": bridge.settings.dingtalk_mode,
+                                  "pending_followups": len(bridge.store.pending()),
+                                  "queued_replies": len(bridge.queue.pending())})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle(request, on_new_message)
+
+        return bp
+
+    async def handle(self, request: Request,
+                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        bridge = self.bridge_factory()
+        try:
+            verify_request(request.headers.get("timestamp"), request.headers.get("sign"),
+                           get_settings().dingtalk_app_secret)
+        except SignatureError as exc:
+            logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
+            return response.json({"error": "invalid signature", "reason": exc.reason},
+                                 status=401)
+        try:
+            message = parse_message(request.body or b"")
+        except MalformedMessage as exc:
+            return response.json({"error": "malformed message", "detail": str(exc)}, status=400)
+
+        if not bridge.seen.first_time(message.msg_id):
+            logger.info("ignored re-delivered DingTalk message %s", message.msg_id)
+            return response.json({**ACK, "duplicate": True})
+
+        output = DingTalkOutput(bridge, message.reply_target())
+        if not message.supported:
+            await output.send_text_message(message.user_id, ONLY_TEXT)
+            return response.json(ACK)
+        if not message.text:
+            await output.send_text_message(message.user_id, EMPTY_TEXT)
+            return response.json(ACK)
+
+        user_message = UserMessage(message.text, output, sender_key(message),
+                                   input_channel=self.name(), message_id=message.msg_id,
+                                   metadata=metadata_for(message))
+        # Acknowledge at once; DingTalk does not wait for the dialogue.
+        task = asyncio.get_event_loop().create_task(
+            self._process(on_new_message, user_message, output))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return response.json(ACK)
+
+    async def _process(self, on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                       message: UserMessage, output: DingTalkOutput) -> None:
+        try:
+            await on_new_message(message)
+        except Exception:
+            logger.exception("processing DingTalk message %s failed", message.message_id)
+            await output.send_text_message(message.sender_id, PROCESSING_FAILED)
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        try:
+            return metadata_for(parse_message(request.body or b""))
+        except MalformedMessage:
+            return None
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return None

@@ -1,0 +1,75 @@
+"""Zadig's workflow webhook notification, received as a Rasa channel: ``POST /webhooks/zadig/webhook``.
+
+Configure the workflow's notification (type "webhook") with this URL and the shared token in
+``ZADIG_WEBHOOK_TOKEN``. A verified notification completes the matching follow-up at once,
+instead of waiting for the next poll; nothing is sent to Rasa's dialogue.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.bridge import Bridge, get_bridge, start_bridge, stop_bridge
+
+logger = logging.getLogger(__name__)
+
+# "workflow" for per-workflow notifications (v3.1+), "complete_execute" for the v5 system hook.
+ACCEPTED_EVENTS = {"workflow", "complete_execute"}
+
+
+class ZadigWebhookInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "zadig"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ZadigWebhookInput":
+        return cls()
+
+    def __init__(self, bridge_factory: Callable[[], Bridge] = get_bridge) -> None:
+        self.bridge_factory = bridge_factory
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("zadig_webhook", __name__)
+        bp.listener("after_server_start")(start_bridge)
+        bp.listener("before_server_stop")(stop_bridge)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            enabled = bool(self.bridge_factory().settings.zadig_webhook_token)
+            return response.json({"status": "ok", "channel": "zadig", "enabled": enabled})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle(request)
+
+        return bp
+
+    async def handle(self, request: Request) -> HTTPResponse:
+        bridge = self.bridge_factory()
+        expected = bridge.settings.zadig_webhook_token
+        if not expected:
+            return response.json({"error": "webhook notifications are not enabled "
+                                           "(set ZADIG_WEBHOOK_TOKEN)"}, status=403)
+        given = request.headers.get("X-Zadig-Token") or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            logger.warning("rejected a Zadig notification with a wrong X-Zadig-Token")
+            return response.json({"error": "invalid X-Zadig-Token"}, status=401)
+        event = request.headers.get("X-Zadig-Event", "")
+        try:
+            payload = json.loads(request.body or b"")
+        except ValueError:
+            return response.json({"error": "body is not JSON"}, status=400)
+        if not isinstance(payload, dict):
+            return response.json({"error": "body is not a JSON object"}, status=400)
+        if event not in ACCEPTED_EVENTS and payload.get("event") not in ACCEPTED_EVENTS:
+            return response.json({"message": "ignored", "event": event})
+        completed = await bridge.followups.on_webhook(payload)
+        return response.json({"message": "success", "completed": completed})

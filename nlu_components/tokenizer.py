@@ -1,0 +1,44 @@
+"""JiebaTokenizer for chat text that mixes Chinese and ASCII.
+
+Rasa's JiebaTokenizer passes jieba's tokens through unchanged. In DingTalk messages that
+leaves three things that break entity spans:
+- whitespace runs become tokens of their own (RasaHQ/rasa#7910: train/featurise mismatch);
+- jieba glues ASCII to Chinese in some contexts (``dev环境``, ``45号``), so an entity cannot
+  start or end between them;
+- ``#45`` is one token, so a task id can never be just the digits.
+This subclass keeps jieba's segmentation (and the catalog-generated user dictionary) and only
+splits tokens at those boundaries.
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Text
+
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.training_data.message import Message
+
+# ASCII word-ish runs (names like order-service, versions like 2.3), a lone '#', or anything
+# else that is not whitespace (Chinese text, punctuation).
+_PIECES = re.compile(r"[A-Za-z0-9_.\-+&%]+|#|[^\sA-Za-z0-9_.\-+&%#]+")
+
+
+def split_token(text: str, start: int) -> List[Token]:
+    return [Token(m.group(), start + m.start()) for m in _PIECES.finditer(text)]
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True
+)
+class ChatOpsJiebaTokenizer(JiebaTokenizer):
+    """Jieba segmentation, then split at Chinese/ASCII and '#' boundaries; no space tokens."""
+
+    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
+        import jieba
+
+        text = message.get(attribute)
+        tokens: List[Token] = []
+        for word, start, _end in jieba.tokenize(text):
+            tokens.extend(split_token(word, start))
+        return self._apply_token_pattern(tokens)
