@@ -47,7 +47,7 @@ stories: model
 
 e2e: model
 	scripts/bootstrap.sh stream
-	$(PY) -m pytest -q -m e2e tests/e2e
+	$(PY) -m pytest -q -m e2e tests/e2e tests/connectors/test_stream_sidecar.py
 
 bench: model
 	$(PY) -m bench.run
