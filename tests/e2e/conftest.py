@@ -1,0 +1,84 @@
+"""One real stack (Zadig + DingTalk simulators, action server, Rasa server, Stream sidecar) for
+the whole end-to-end module: loading the model takes about a minute, so it is started once and
+every test talks in its own conversation."""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import httpx
+import pytest
+
+from simulators.process import ROOT
+from simulators.stack import STREAM_PYTHON, ChatClient, Ports, Stack
+
+_ids = itertools.count(1)
+
+
+def newest_model() -> Path:
+    chosen = os.environ.get("CHATOPS_MODEL")
+    if chosen:
+        return Path(chosen)
+    models = sorted((ROOT / "models").glob("chatops-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        pytest.fail("no trained model in models/: run `make model` (make e2e does) first")
+    return models[-1]
+
+
+@pytest.fixture(scope="session")
+def stack():
+    s = Stack(model=newest_model(), ports=Ports.free(), waiting_seconds=0.3,
+              running_seconds=1.5, followup_interval=0.5, stream=STREAM_PYTHON.exists())
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def zadig(stack):
+    with httpx.Client(base_url=stack.zadig_url, timeout=10) as client:
+        client.post("/_sim/fault", json={"mode": "ok"})
+        client.delete("/_sim/outcome")
+        client.delete("/_sim/requests")
+        client.post("/_sim/config", json={"waiting_seconds": 0.3, "running_seconds": 1.5})
+        yield client
+        client.post("/_sim/fault", json={"mode": "ok"})
+
+
+@pytest.fixture
+def chat(stack, zadig):
+    n = next(_ids)
+    client = ChatClient(stack, conversation=f"cid-e2e-{n}-{time.time_ns()}", user=f"staff{n}",
+                        nick=f"用户{n}")
+    yield client
+    client.close()
+
+
+def collect(chat: ChatClient, until: Callable[[List[Dict]], bool], timeout: float = 20.0) -> List[Dict]:
+    """The bot's messages in this conversation until ``until(messages)`` holds (or timeout)."""
+    got: List[Dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got.extend(chat.messages())
+        if until(got):
+            return got
+        time.sleep(0.2)
+    return got
+
+
+def texts(messages: List[Dict]) -> str:
+    return "\n---\n".join(str(m.get("text")) for m in messages)
+
+
+def has(fragment: str) -> Callable[[List[Dict]], bool]:
+    return lambda messages: any(fragment in str(m.get("text")) for m in messages)
+
+
+def triggers(zadig: httpx.Client, workflow: str) -> List[Dict]:
+    requests = zadig.get("/_sim/requests").json()
+    requests = requests.get("requests", requests) if isinstance(requests, dict) else requests
+    return [r for r in requests if r["method"] == "POST" and r["path"] == "/openapi/workflows/custom/task"
+            and (r.get("json") or {}).get("workflow_key") == workflow]

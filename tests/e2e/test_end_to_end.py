@@ -1,0 +1,175 @@
+"""Whole conversations through real processes on loopback, as a DingTalk group would have them."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from simulators.stack import ChatClient
+from tests.e2e.conftest import collect, has, texts, triggers
+
+pytestmark = pytest.mark.e2e
+
+
+def test_one_shot_deploy_and_its_unprompted_result(chat, zadig):
+    answer = chat.say("把订单服务发到测试环境")
+    assert answer["status"] == 200
+    got = collect(chat, has("发布成功"))
+    assert has("已开始发布 order-service → test")(got), texts(got)
+    assert has("发布成功")(got), texts(got)
+    result = next(m for m in got if "发布成功" in str(m["text"]))
+    assert result["at_user_ids"] == [chat.user]  # the requester is @-mentioned in the group
+    sent = triggers(zadig, "mall-test")
+    assert len(sent) == 1
+    inputs = {job["job_name"]: job for job in sent[0]["json"]["inputs"]}
+    assert set(inputs) == {"build", "deploy"}  # a deploy that builds nothing is impossible
+    assert inputs["build"]["parameters"]["service_list"][0]["repo_info"][0]["branch"] == "test"
+    assert inputs["deploy"]["parameters"]["env_name"] == "test"
+    # exactly once: polling and Zadig's webhook both saw the end
+    time.sleep(2)
+    later = chat.messages()
+    assert not has("发布成功")(later), texts(later)
+
+
+def test_clarifying_questions(chat, zadig):
+    chat.say("发布一下")
+    assert has("发布哪个服务")(collect(chat, has("发布哪个服务")))
+    chat.say("网关")
+    got = collect(chat, has("发布到哪个环境"))
+    assert has("dev（开发）")(got), texts(got)
+    chat.say("测试")
+    got = collect(chat, has("已开始发布"))
+    assert has("gateway → test")(got), texts(got)
+    assert len(triggers(zadig, "mall-test")) == 1
+
+
+def test_unknown_service_gets_a_suggestion(chat, zadig):
+    chat.say("发 ordr-service 到测试环境")
+    got = collect(chat, has("order-service"))
+    assert has("没有找到 ordr-service")(got), texts(got)
+    assert triggers(zadig, "mall-test") == []
+
+
+def test_production_deploy_confirmed(chat, zadig):
+    chat.say("把网关发到生产环境")
+    got = collect(chat, has("请确认"))
+    assert has("mall-prod")(got) and has("master")(got), texts(got)
+    assert "dtmd://dingtalkclient/sendMessage" in str(got[-1].get("payload") or got[-1]), got[-1]
+    assert triggers(zadig, "mall-prod") == []
+    chat.say("确认")
+    got = collect(chat, has("已开始发布"))
+    assert has("gateway → prod")(got), texts(got)
+    assert len(triggers(zadig, "mall-prod")) == 1
+
+
+def test_production_deploy_denied_sends_nothing(chat, zadig):
+    chat.say("网关发线上")
+    collect(chat, has("请确认"))
+    chat.say("算了，不发了")
+    got = collect(chat, has("不发了"))
+    assert has("没有向 Zadig 发送任何请求")(got), texts(got)
+    time.sleep(1)
+    assert triggers(zadig, "mall-prod") == []
+
+
+def test_forged_and_stale_signatures_are_rejected(chat, zadig):
+    forged = chat.say("把订单服务发到测试环境", sign="bm90IHRoZSByaWdodCBzaWdu")
+    assert forged["status"] == 401
+    stale = chat.say("把订单服务发到测试环境", timestamp_offset_ms=-2 * 3600 * 1000)
+    assert stale["status"] == 401
+    missing = chat.say("把订单服务发到测试环境", omit_headers=True)
+    assert missing["status"] == 401
+    time.sleep(1.5)
+    assert chat.messages() == []
+    assert triggers(zadig, "mall-test") == []
+
+
+def test_duplicate_delivery_deploys_once(chat, zadig):
+    first = chat.say("把库存服务发到开发环境", msg_id="msgDUPLICATE-e2e-1")
+    second = chat.say("把库存服务发到开发环境", msg_id="msgDUPLICATE-e2e-1")
+    assert first["status"] == 200 and second["status"] == 200
+    collect(chat, has("已开始发布"))
+    time.sleep(1.5)
+    assert len(triggers(zadig, "mall-dev")) == 1
+
+
+def test_malformed_json_is_a_400(chat):
+    answer = chat.say("ignored", raw_body='{"msgId": "x", "text": ')
+    assert answer["status"] == 400
+
+
+def test_picture_message_gets_a_clear_answer(chat, zadig):
+    chat.say("", msgtype="picture")
+    got = collect(chat, has("目前只支持文字消息"))
+    assert has("目前只支持文字消息")(got), texts(got)
+
+
+def test_zadig_down_gets_a_clear_answer_and_nothing_half_done(chat, zadig):
+    zadig.post("/_sim/fault", json={"mode": "error500"})
+    chat.say("把支付服务发到测试环境")
+    got = collect(chat, has("触发发布失败"))
+    assert has("触发发布失败")(got), texts(got)
+    zadig.post("/_sim/fault", json={"mode": "ok"})
+    chat.say("刚才的发布怎么样了")
+    got = collect(chat, has("还没有发起过发布"))
+    assert has("还没有发起过发布")(got), texts(got)
+
+
+def test_failed_task_result_names_the_stage(chat, zadig):
+    zadig.post("/_sim/outcome", json={"status": "failed", "stage": "deploy",
+                                       "error": "ImagePullBackOff", "workflow_key": "mall-uat"})
+    chat.say("用 release/2.3 分支发认证服务到预发")
+    got = collect(chat, has("发布失败"))
+    assert has("失败阶段：deploy")(got), texts(got)
+    build = triggers(zadig, "mall-uat")[0]["json"]["inputs"][0]
+    assert build["parameters"]["service_list"][0]["repo_info"][0]["branch"] == "release/2.3"
+
+
+def test_status_and_cancel(chat, zadig):
+    zadig.post("/_sim/config", json={"running_seconds": 30})
+    chat.say("把通知服务发到测试环境")
+    collect(chat, has("已开始发布"))
+    chat.say("刚才的发布怎么样了")
+    got = collect(chat, has("详情"))
+    assert has("notification-service → test")(got), texts(got)
+    chat.say("取消刚才的发布")
+    got = collect(chat, has("已取消"))
+    assert has("已取消 mall-test")(got), texts(got)
+    got = collect(chat, has("发布已取消"), timeout=10)
+    assert has("发布已取消")(got), texts(got)  # the follow-up reports the cancelled task
+
+
+def test_follow_up_after_the_session_webhook_expired(chat, zadig, stack):
+    zadig.post("/_sim/config", json={"running_seconds": 4})
+    chat.say("把用户服务发到测试环境")
+    collect(chat, has("已开始发布"))
+    httpx.post(f"{stack.dingtalk_url}/_sim/expire_sessions")
+    got = collect(chat, has("发布成功"), timeout=25)
+    result = [m for m in got if "发布成功" in str(m["text"])]
+    assert result and result[0]["route"] == "openapi_group", texts(got)
+
+
+def test_pending_follow_up_survives_an_action_server_restart(chat, zadig, stack):
+    zadig.post("/_sim/config", json={"running_seconds": 15})
+    chat.say("把前端发到开发环境")
+    collect(chat, has("已开始发布"))
+    stack.restart("actions")
+    got = collect(chat, has("发布成功"), timeout=40)
+    assert has("web-frontend → dev")(got), texts(got)
+
+
+def test_same_conversation_over_stream_mode(stack, zadig):
+    if not stack.stream:
+        pytest.fail("Stream mode needs .venv-stream (make e2e creates it: scripts/bootstrap.sh stream)")
+    chat = ChatClient(stack, conversation=f"cid-stream-{time.time_ns()}", user="streamer",
+                      stream=True)
+    try:
+        pushed = chat.say("把订单服务发到测试环境", wait_ack_seconds=5)
+        assert pushed.get("ack", {}).get("code") == 200, pushed
+        got = collect(chat, has("发布成功"))
+        assert has("已开始发布 order-service → test")(got), texts(got)
+        assert has("发布成功")(got), texts(got)
+        assert len(triggers(zadig, "mall-test")) == 1
+    finally:
+        chat.close()
