@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import (choice_buttons, conversation_id, first_value, reply_target, runtime,
                             task_ref)
 from chatops.formatting import explain_zadig_error
-from chatops.zadig.errors import ZadigError
+from chatops.zadig.errors import ZadigError, ZadigNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,11 @@ FORM_SLOTS = ("service", "environment", "branch", "confirmed")
 
 def reset_form_slots() -> List[EventType]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS]
+
+
+def valid_branch(branch: Optional[str]) -> bool:
+    """A git ref name Zadig can check out: no whitespace, no leading '-'."""
+    return bool(branch) and not any(ch.isspace() for ch in branch) and not branch.startswith("-")
 
 
 def environment_choices() -> str:
@@ -39,6 +44,16 @@ class ValidateDeployForm(FormValidationAction):
         if env is not None and env.production:
             return list(domain_slots)
         return [slot for slot in domain_slots if slot != "confirmed"]
+
+    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[EventType]:
+        """Also validate ``branch``: it is optional, and rasa_sdk only validates required slots."""
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        if "branch" in tracker.slots_to_validate():
+            result = await self.validate_branch(tracker.get_slot("branch"), dispatcher, tracker,
+                                                domain)
+            events += [SlotSet(slot, value) for slot, value in result.items()]
+        return events
 
     async def validate_service(self, value: Any, dispatcher: CollectingDispatcher,
                                tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
@@ -68,7 +83,7 @@ class ValidateDeployForm(FormValidationAction):
     async def validate_branch(self, value: Any, dispatcher: CollectingDispatcher,
                               tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         branch = first_value(value)
-        if branch is None or any(ch.isspace() for ch in branch) or branch.startswith("-"):
+        if not valid_branch(branch):
             dispatcher.utter_message(text=f"分支名 {branch!r} 不合法，我会用环境的默认分支。")
             return {"branch": None}
         return {"branch": branch}
@@ -147,12 +162,20 @@ class ActionSubmitDeploy(Action):
             dispatcher.utter_message(response="utter_deploy_stopped")
             return reset_form_slots()
 
-        plan = rt.catalog.plan(service, env.key, first_value(tracker.get_slot("branch")))
+        branch = first_value(tracker.get_slot("branch"))
+        if branch is not None and not valid_branch(branch):
+            dispatcher.utter_message(text=f"分支名 {branch!r} 不合法，改用 {env.key} 的默认分支 "
+                                          f"{env.branch}。")
+            branch = None
+        plan = rt.catalog.plan(service, env.key, branch)
         try:
             task = await rt.zadig.trigger_deploy(plan)
         except ZadigError as exc:
             logger.warning("trigger %s failed: %s", plan.workflow_key, exc)
-            dispatcher.utter_message(text=explain_zadig_error(exc, "触发发布"))
+            text = explain_zadig_error(exc, "触发发布", changes_state=True)
+            if isinstance(exc, ZadigNotFound):
+                text += f"（{plan.env_name} 对应的工作流是 {plan.workflow_key}）"
+            dispatcher.utter_message(text=text)
             return reset_form_slots()
 
         target = reply_target(tracker)

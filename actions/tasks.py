@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Text
+import time
+from typing import Any, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -65,6 +66,10 @@ async def find_task(tracker: Tracker, rt: Runtime) -> Found:
         return Found(reply=f"好几个环境都有任务 {number}，是哪个环境的？",
                      buttons=choice_buttons(options))
 
+    if env is not None and named_service is not None:
+        return await _latest_of_service(rt, env.workflow, service.name if service else
+                                        named_service, env)
+
     if env is not None:
         task = await rt.zadig.latest_task(env.workflow, catalog.project_key)
         if task is None:
@@ -86,6 +91,24 @@ async def find_task(tracker: Tracker, rt: Runtime) -> Found:
     if last is None:
         return Found(reply="这个会话里我还没有发起过发布。可以说“任务 45 怎么样了”或“测试环境的订单服务发布成功了吗”。")
     return await _by_id(rt, *last)
+
+
+# How far back "订单服务在测试环境部署成功了吗" looks in the workflow's history.
+HISTORY_DEPTH = 10
+
+
+async def _latest_of_service(rt: Runtime, workflow_key: str, service: str, env: Any) -> Found:
+    """The newest task of the environment's workflow that built/deployed this service."""
+    page = await rt.zadig.list_tasks(workflow_key, rt.catalog.project_key,
+                                     page_size=HISTORY_DEPTH)
+    for summary in page.tasks:
+        followup = rt.store.get(workflow_key, summary.task_id)
+        if followup is not None and followup.service not in (None, service):
+            continue  # a task the bot started for another service: no need to ask Zadig
+        task = await rt.zadig.get_task(workflow_key, summary.task_id)
+        if service in task.services or (followup is not None and followup.service == service):
+            return Found(task=task, service=service, environment=env.key)
+    return Found(reply=f"{env.key}（{env.label}）环境最近 {HISTORY_DEPTH} 次发布里没有 {service}。")
 
 
 async def _by_id(rt: Runtime, workflow_key: str, task_id: int) -> Found:
@@ -135,10 +158,10 @@ async def cancel_now(rt: Runtime, dispatcher: CollectingDispatcher, workflow_key
             dispatcher.utter_message(text=f"{workflow_key} #{task_id} 已经执行成功了，"
                                           "Zadig 不允许取消已成功的任务。")
             return
-        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务"))
+        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务", changes_state=True))
         return
     except ZadigError as exc:
-        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务"))
+        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务", changes_state=True))
         return
     dispatcher.utter_message(text=f"🚫 已取消 {workflow_key} #{task_id}。"
                                   f"\n详情：{rt.task_link(workflow_key, task_id)}")
@@ -171,9 +194,28 @@ class ActionCancelTask(Action):
                 text=(f"⚠️ {task.workflow_key} #{task.task_id} 是生产环境的发布"
                       f"（{status_label(task.status)}），确定要取消吗？"),
                 buttons=choice_buttons([("确认取消", "确认"), ("不取消", "不用了")]))
-            return [SlotSet("pending_cancel", task_ref(task.workflow_key, task.task_id))]
+            return [SlotSet("pending_cancel", pending_cancel(task.workflow_key, task.task_id))]
         await cancel_now(rt, dispatcher, task.workflow_key, task.task_id)
         return []
+
+
+# A 确认 only counts as the answer to a production-cancel question for this long.
+PENDING_CANCEL_SECONDS = 300
+
+
+def pending_cancel(workflow_key: str, task_id: int, now: Optional[float] = None) -> str:
+    return f"{task_ref(workflow_key, task_id)}@{int(time.time() if now is None else now)}"
+
+
+def parse_pending_cancel(value: Optional[str], now: Optional[float] = None):
+    """(workflow, task id) of a still-fresh pending cancel, else None."""
+    if not value:
+        return None
+    ref, _, asked_at = value.partition("@")
+    now = time.time() if now is None else now
+    if asked_at.isdigit() and now - int(asked_at) > PENDING_CANCEL_SECONDS:
+        return None
+    return parse_task_ref(ref)
 
 
 class ActionAffirm(Action):
@@ -182,13 +224,24 @@ class ActionAffirm(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> List[EventType]:
-        """A yes outside the deploy form: carries out a pending production cancel, if any."""
-        pending = parse_task_ref(tracker.get_slot("pending_cancel"))
+        """A yes outside the deploy form: carries out a fresh pending production cancel."""
+        pending = parse_pending_cancel(tracker.get_slot("pending_cancel"))
+        clear = [SlotSet("pending_cancel", None)] if tracker.get_slot("pending_cancel") else []
         if pending is None:
             dispatcher.utter_message(text="现在没有等你确认的操作。要发布的话可以说“把订单服务发到测试环境”。")
-            return []
-        await cancel_now(runtime(), dispatcher, *pending)
-        return [SlotSet("pending_cancel", None)]
+            return clear
+        rt = runtime()
+        try:
+            task = await rt.zadig.get_task(*pending)
+        except ZadigError as exc:
+            dispatcher.utter_message(text=explain_zadig_error(exc, "查询任务"))
+            return clear
+        if task.is_terminal:  # it ended while we were asking: cancelling would rewrite its status
+            dispatcher.utter_message(text=f"{task.workflow_key} #{task.task_id} 已经结束"
+                                          f"（{status_label(task.status)}），不需要取消了。")
+            return clear
+        await cancel_now(rt, dispatcher, *pending)
+        return clear
 
 
 class ActionDeny(Action):

@@ -98,19 +98,29 @@ def describe_result(task: Task, link: str, service: Optional[str] = None,
     return "\n".join(lines)
 
 
-def explain_zadig_error(exc: ZadigError, doing: str = "调用 Zadig") -> str:
-    """One clear Chinese sentence per failure class; never includes the token."""
+def explain_zadig_error(exc: ZadigError, doing: str = "调用 Zadig", *,
+                        changes_state: bool = False) -> str:
+    """One clear Chinese sentence per failure class; never includes the token.
+
+    ``changes_state``: the request could have created or changed something (a trigger, a
+    cancel). After a timeout Zadig may still have done it, so the reply must not say otherwise.
+    """
     if isinstance(exc, ZadigAuthError):
         return (f"{doing}失败：Zadig 拒绝了机器人的 API Token（HTTP {exc.status_code}）。"
                 "请管理员检查 ZADIG_TOKEN 是否过期或被停用。")
     if isinstance(exc, ZadigTimeout):
+        if changes_state:
+            return (f"{doing}时 Zadig 没有及时响应（超时），操作可能已经生效。请先到 Zadig 里确认"
+                    "（或问我“测试环境的发布怎么样了”），再决定是否重试，以免重复执行。")
         return f"{doing}失败：Zadig 没有及时响应（超时）。什么都没有改变，请稍后再试。"
     if isinstance(exc, ZadigUnavailable):
         return f"{doing}失败：连不上 Zadig。什么都没有改变，请稍后再试或联系管理员。"
-    if isinstance(exc, ZadigNotFound):
-        return f"{doing}失败：Zadig 里找不到对应的对象（{exc.description or exc.message}）。"
     if isinstance(exc, ZadigAPIError):
         detail = exc.description or exc.message or "未知错误"
-        title = f"{exc.message.strip()}：" if exc.message and exc.message.strip() != detail else ""
-        return f"{doing}失败：Zadig 返回 {title}{detail}（code {exc.code}）。"
+        title = (exc.message or "").strip()
+        if title and title != detail and not title.startswith("Internal Error"):
+            detail = f"{title}：{detail}"
+        if isinstance(exc, ZadigNotFound):
+            return f"{doing}失败：Zadig 里找不到对应的对象（{detail}）。请检查 catalog.yml 的配置。"
+        return f"{doing}失败：Zadig 返回 {detail}（code {exc.code}）。"
     return f"{doing}失败：{exc}"

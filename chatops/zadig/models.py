@@ -86,10 +86,14 @@ class Job:
     start_time: Optional[int] = None
     end_time: Optional[int] = None
     display_name: str = ""  # the workflow's job name ("build"), what people recognise
+    services: Tuple[str, ...] = ()  # service names from the build/deploy spec
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Job":
         name = _text(data.get("name"))
+        spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+        services = [_text(spec.get("service_name"))]
+        services += [_text(s.get("service_name")) for s in _items(spec.get("service_and_images"))]
         return cls(
             name=name,
             type=_text(data.get("type")),
@@ -98,6 +102,7 @@ class Job:
             start_time=_time(data.get("start_time")),
             end_time=_time(data.get("end_time")),
             display_name=_text(data.get("display_name") or data.get("origin_name")) or name,
+            services=tuple(dict.fromkeys(x for x in services if x)),
         )
 
 
@@ -169,6 +174,12 @@ class Task:
         if self.start_time is None or self.end_time is None:
             return None
         return self.end_time - self.start_time
+
+    @property
+    def services(self) -> Tuple[str, ...]:
+        """Every service the task's build and deploy jobs name."""
+        names = (svc for stage in self.stages for job in stage.jobs for svc in job.services)
+        return tuple(dict.fromkeys(names))
 
     @property
     def failed_stage(self) -> Optional[Stage]:

@@ -204,10 +204,6 @@ async def test_form_run_asks_again_for_an_unknown_service(rt, make_tracker, disp
     assert "没有找到 ordr-service" in texts(dispatcher)[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: validate_branch is never called. Rasa (core and rasa_sdk) only validates the "
-    "form's required_slots (service, environment, confirmed), and branch isn't one of them, "
-    "so an invalid branch goes straight to Zadig unvalidated."))
 async def test_form_run_validates_a_branch_given_with_the_request(
         rt, make_tracker, dispatcher, domain):
     tracker = candidates(make_tracker, service="订单服务", environment="测试环境",
@@ -353,9 +349,9 @@ async def test_submit_with_missing_slots_sends_nothing(rt, fake, form_tracker, d
      ["触发发布失败", "failed to find code host with name:gitlab", "code 500"]),
     (httpx.Response(400, json={"type": "error", "message": "查询workflow失败", "code": 6542,
                                "description": "mongo: no documents in result", "extra": {}}),
-     ["触发发布失败"]),  # the wording is test_submit_explains_an_unknown_workflow's (xfail)
+     ["触发发布失败"]),
     (httpx.ConnectError("connection refused"), ["触发发布失败", "连不上 Zadig"]),
-    (httpx.ReadTimeout("timed out"), ["触发发布失败", "超时"]),
+    (httpx.ReadTimeout("timed out"), ["触发发布", "超时", "可能已经生效"]),
 ], ids=["401", "500", "6542", "connect-error", "timeout"])
 async def test_submit_explains_a_zadig_failure_and_registers_nothing(
         rt, fake, form_tracker, dispatcher, reply, words):
@@ -373,10 +369,6 @@ async def test_submit_explains_a_zadig_failure_and_registers_nothing(
     assert rt.store.pending() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a 6542 error (unknown workflow) comes back as a ZadigNotFound, and "
-    "explain_zadig_error then says 'Zadig 里找不到对应的对象（mongo: no documents in result）'. "
-    "That drops Zadig's title 查询workflow失败 and never says which workflow is missing."))
 async def test_submit_explains_an_unknown_workflow(rt, fake, form_tracker, dispatcher):
     fake.fail("POST", TASK_PATH, httpx.Response(400, json={
         "type": "error", "message": "查询workflow失败", "code": 6542,
@@ -392,10 +384,6 @@ async def test_submit_explains_an_unknown_workflow(rt, fake, form_tracker, dispa
     assert "查询workflow失败" in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: if the trigger POST times out, the reply says '什么都没有改变，请稍后再试'. But the "
-    "request did reach Zadig, so the task may already be running (the client won't retry for "
-    "exactly that reason). A user who 'tries again later' could deploy twice."))
 async def test_submit_timeout_does_not_claim_nothing_happened(rt, fake, form_tracker, dispatcher):
     fake.fail("POST", TASK_PATH, httpx.ReadTimeout("timed out"))
     tracker = form_tracker(service="order-service", environment="test")
@@ -424,10 +412,6 @@ async def test_submit_outside_dingtalk_still_triggers_but_promises_no_notificati
         None, "rest-user", "rest-user")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: ActionSubmitDeploy trusts the branch slot, and validate_branch never runs (see "
-    "test_form_run_validates_a_branch_given_with_the_request). So a branch like 'feature x' "
-    "is sent to Zadig as it is."))
 async def test_submit_never_sends_an_invalid_branch(rt, fake, form_tracker, dispatcher):
     tracker = form_tracker(service="order-service", environment="test", branch="feature x")
 

@@ -1,11 +1,15 @@
 """Status and cancel requests: which task a message means, what Zadig is asked, what is said."""
 from __future__ import annotations
 
+import time
+
 import httpx
+
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.tasks import ActionAffirm, ActionCancelTask, ActionDeny, ActionQueryStatus
+from actions.tasks import (PENDING_CANCEL_SECONDS, ActionAffirm, ActionCancelTask, ActionDeny,
+                           ActionQueryStatus)
 
 TASK_PATH = "/openapi/workflows/custom/task"
 WEB = "http://127.0.0.1:7070/v1/projects/detail/mall/pipelines/custom"
@@ -153,10 +157,6 @@ async def test_status_by_environment_without_history(rt, fake, make_tracker, dis
     assert texts(dispatcher) == ["uat（预发）环境还没有发布记录。"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: find_task ignores the service when an environment is named too. So '测试环境的订单服务"
-    "发布成功了吗' gets the status of the latest mall-test task, even when that task deployed "
-    "another service (here user-service), and never mentions order-service."))
 async def test_status_by_service_and_environment_is_about_that_service(
         rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-test", 7, "passed")
@@ -316,7 +316,10 @@ async def test_cancel_of_a_production_task_asks_first(rt, fake, make_tracker, di
     events = await ActionCancelTask().run(dispatcher, tracker, {})
 
     assert sent(fake) == [get("mall-prod", 12)]
-    assert events == [SlotSet("pending_cancel", "mall-prod#12")]
+    [event] = events
+    assert event["name"] == "pending_cancel"
+    ref, asked_at = event["value"].split("@")
+    assert ref == "mall-prod#12" and abs(int(asked_at) - time.time()) < 60
     [message] = dispatcher.messages
     assert "mall-prod #12" in message["text"] and "生产环境" in message["text"]
     assert "执行中" in message["text"]
@@ -363,7 +366,11 @@ async def test_affirm_carries_out_the_pending_production_cancel(
 
 async def test_affirm_clears_the_pending_cancel_even_when_zadig_refuses(
         rt, fake, make_tracker, dispatcher):
-    fake.add_task("mall-prod", 12, "passed")
+    # Running when looked at, passed by the time the DELETE arrives: Zadig refuses (6163).
+    fake.add_task("mall-prod", 12, "running")
+    fake.fail("DELETE", "/openapi/workflows/custom/task", httpx.Response(400, json={
+        "type": "error", "message": "取消工作流任务失败", "code": 6163,
+        "description": "task: mall-prod:12 is passed, cannot cancel", "extra": {}}))
     tracker = make_tracker(intent="affirm", slots={"pending_cancel": "mall-prod#12"})
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
@@ -372,12 +379,6 @@ async def test_affirm_clears_the_pending_cancel_even_when_zadig_refuses(
     assert "不允许取消已成功的任务" in texts(dispatcher)[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: ActionAffirm sends the DELETE for pending_cancel without looking at the task again. "
-    "If the production task ended (say it failed) between the question and the 确认, Zadig "
-    "accepts the cancel and changes the final status from failed to cancelled (reference "
-    "§3.3), and the bot says '已取消'. ActionCancelTask checks is_terminal, but this path "
-    "doesn't."))
 async def test_affirm_does_not_cancel_a_task_that_ended_meanwhile(
         rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "failed", stages=[("build", "passed"), ("deploy", "failed")],
@@ -419,3 +420,26 @@ async def test_deny_with_nothing_pending(rt, fake, make_tracker, dispatcher):
     assert events == []
     assert fake.calls == []
     assert texts(dispatcher) == ["好的。"]
+
+
+async def test_a_stale_pending_cancel_is_not_carried_out(rt, fake, make_tracker, dispatcher):
+    fake.add_task("mall-prod", 12, "running")
+    asked = int(time.time()) - PENDING_CANCEL_SECONDS - 5
+    tracker = make_tracker(intent="affirm", slots={"pending_cancel": f"mall-prod#12@{asked}"})
+
+    events = await ActionAffirm().run(dispatcher, tracker, {})
+
+    assert events == [SlotSet("pending_cancel", None)]
+    assert fake.calls == []
+    assert texts(dispatcher)[0].startswith("现在没有等你确认的操作")
+
+
+async def test_a_fresh_pending_cancel_is_carried_out(rt, fake, make_tracker, dispatcher):
+    fake.add_task("mall-prod", 12, "running")
+    tracker = make_tracker(intent="affirm",
+                           slots={"pending_cancel": f"mall-prod#12@{int(time.time())}"})
+
+    events = await ActionAffirm().run(dispatcher, tracker, {})
+
+    assert events == [SlotSet("pending_cancel", None)]
+    assert fake.calls_to("DELETE") and fake.tasks[("mall-prod", 12)]["status"] == "cancelled"
