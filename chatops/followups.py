@@ -80,23 +80,26 @@ class FollowupWorker:
         posted = 0
         for followup in self.store.due(self.clock()):
             now = self.clock()
-            if now - followup.created_at > self.max_age:
-                posted += await self._give_up(followup)
-                continue
+            too_old = now - followup.created_at > self.max_age
             try:
                 task = await self.zadig.get_task(followup.workflow_key, followup.task_id)
             except ZadigNotFound:
                 logger.warning("task %s#%s no longer exists in Zadig", followup.workflow_key,
                                followup.task_id)
-                self.store.reschedule(followup.id, now + self.max_interval)
+                if too_old:
+                    posted += await self._give_up(followup)
+                else:
+                    self.store.reschedule(followup.id, now + self.max_interval)
                 continue
             except ZadigError as exc:  # Zadig down or slow: try again later, lose nothing
                 logger.warning("polling %s#%s failed: %s", followup.workflow_key,
                                followup.task_id, exc)
                 self.store.reschedule(followup.id, now + self.backoff(followup.polls))
                 continue
-            if task.is_terminal:
+            if task.is_terminal:  # even when late: a real result beats "gave up"
                 posted += await self.complete(followup, task)
+            elif too_old:
+                posted += await self._give_up(followup)
             else:
                 self.store.reschedule(followup.id, now + self.backoff(followup.polls))
         return posted
@@ -107,8 +110,8 @@ class FollowupWorker:
         """Zadig's workflow notification body (§6.2); True when it completed a follow-up."""
         workflow = payload.get("workflow") or {}
         workflow_key = workflow.get("workflow_name")
-        task_id = workflow.get("task_id")
-        if not workflow_key or task_id is None:
+        task_id = str(workflow.get("task_id", ""))
+        if not workflow_key or not task_id.isdigit():
             return False
         followup = self.store.get(workflow_key, int(task_id))
         if followup is None or followup.state != "pending":

@@ -108,12 +108,13 @@ def explain_zadig_error(exc: ZadigError, doing: str = "调用 Zadig", *,
     if isinstance(exc, ZadigAuthError):
         return (f"{doing}失败：Zadig 拒绝了机器人的 API Token（HTTP {exc.status_code}）。"
                 "请管理员检查 ZADIG_TOKEN 是否过期或被停用。")
-    if isinstance(exc, ZadigTimeout):
-        if changes_state:
-            return (f"{doing}时 Zadig 没有及时响应（超时），操作可能已经生效。请先到 Zadig 里确认"
-                    "（或问我“测试环境的发布怎么样了”），再决定是否重试，以免重复执行。")
-        return f"{doing}失败：Zadig 没有及时响应（超时）。什么都没有改变，请稍后再试。"
     if isinstance(exc, ZadigUnavailable):
+        what = "没有及时响应（超时）" if isinstance(exc, ZadigTimeout) else "连接中断或网关出错"
+        if changes_state and exc.request_sent:
+            return (f"{doing}时 Zadig {what}，操作可能已经生效。请先到 Zadig 里确认"
+                    "（或问我“测试环境的发布怎么样了”），再决定是否重试，以免重复执行。")
+        if isinstance(exc, ZadigTimeout):
+            return f"{doing}失败：Zadig 没有及时响应（超时）。什么都没有改变，请稍后再试。"
         return f"{doing}失败：连不上 Zadig。什么都没有改变，请稍后再试或联系管理员。"
     if isinstance(exc, ZadigAPIError):
         detail = exc.description or exc.message or "未知错误"

@@ -7,7 +7,9 @@ the sender, so it lives here, next to it, rather than in the action server).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
+
+from sanic import Blueprint
 
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.messages import text_message
@@ -59,8 +61,7 @@ class Bridge:
     async def notify(self, target: Dict[str, Any], text: str) -> None:
         """Post a follow-up to a stored reply target, @-mentioning the requester in groups."""
         reply = ReplyTarget.from_dict(target)
-        mention = [reply.user_id] if reply.is_group and reply.user_id else []
-        await self.send(reply, text_message(text, mention))
+        await self.send(reply, text_message(text, reply.mention_ids()))
 
 
 _bridge: Optional[Bridge] = None
@@ -73,11 +74,15 @@ def get_bridge() -> Bridge:
     return _bridge
 
 
-def start_bridge(*_: Any) -> None:
-    """Sanic listener (after_server_start): idempotent, shared by both channels."""
-    get_bridge().start()
+def register_bridge_listeners(bp: Blueprint, bridge_factory: Callable[[], Bridge]) -> None:
+    """Start the channel's bridge with the server and stop it with the server (idempotent, so
+    both channels may register it for the one process-wide bridge)."""
 
+    async def start(*_: Any) -> None:
+        bridge_factory().start()
 
-async def stop_bridge(*_: Any) -> None:
-    if _bridge is not None:
-        await _bridge.stop()
+    async def stop(*_: Any) -> None:
+        await bridge_factory().stop()
+
+    bp.listener("after_server_start")(start)
+    bp.listener("before_server_stop")(stop)

@@ -27,8 +27,7 @@ from sanic.response import HTTPResponse
 from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message
 from chatops.dingtalk.messages import choices_markdown, text_message
 from chatops.dingtalk.signing import SignatureError, verify_request
-from chatops.settings import get_settings
-from connectors.bridge import Bridge, get_bridge, start_bridge, stop_bridge
+from connectors.bridge import Bridge, get_bridge, register_bridge_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class DingTalkOutput(OutputChannel):
 
     @property
     def mentions(self) -> List[str]:
-        return [self.target.user_id] if self.target.is_group and self.target.user_id else []
+        return self.target.mention_ids()
 
     async def _queue(self, message: Dict[str, Any]) -> None:
         # Not awaited to completion: a throttled robot (130101) must not stall the dialogue;
@@ -124,8 +123,7 @@ class DingTalkInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("dingtalk_webhook", __name__)
-        bp.listener("after_server_start")(start_bridge)
-        bp.listener("before_server_stop")(stop_bridge)
+        register_bridge_listeners(bp, self.bridge_factory)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -146,7 +144,7 @@ class DingTalkInput(InputChannel):
         bridge = self.bridge_factory()
         try:
             verify_request(request.headers.get("timestamp"), request.headers.get("sign"),
-                           get_settings().dingtalk_app_secret)
+                           bridge.settings.dingtalk_app_secret)
         except SignatureError as exc:
             logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
             return response.json({"error": "invalid signature", "reason": exc.reason},

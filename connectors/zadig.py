@@ -16,7 +16,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.bridge import Bridge, get_bridge, start_bridge, stop_bridge
+from connectors.bridge import Bridge, get_bridge, register_bridge_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ class ZadigWebhookInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("zadig_webhook", __name__)
-        bp.listener("after_server_start")(start_bridge)
-        bp.listener("before_server_stop")(stop_bridge)
+        register_bridge_listeners(bp, self.bridge_factory)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

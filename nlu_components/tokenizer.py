@@ -6,8 +6,10 @@ leaves three things that break entity spans:
 - jieba glues ASCII to Chinese in some contexts (``dev环境``, ``45号``), so an entity cannot
   start or end between them;
 - ``#45`` is one token, so a task id can never be just the digits.
-This subclass keeps jieba's segmentation (and the catalog-generated user dictionary) and only
-splits tokens at those boundaries.
+And one thing that breaks names: jieba cuts ``ledger-core`` into ``ledger / - / core``, so the
+model learns to tag pieces and, on a name it never saw, tags only some of them.
+This subclass keeps jieba's segmentation (and the catalog-generated user dictionary), splits
+tokens at those boundaries and joins hyphenated ASCII names back into one token.
 """
 from __future__ import annotations
 
@@ -24,8 +26,28 @@ from rasa.shared.nlu.training_data.message import Message
 _PIECES = re.compile(r"[A-Za-z0-9_.\-+&%]+|#|[^\sA-Za-z0-9_.\-+&%#]+")
 
 
+_ASCII_WORD = re.compile(r"^[A-Za-z0-9_.\-+&%]+$")
+
+
 def split_token(text: str, start: int) -> List[Token]:
     return [Token(m.group(), start + m.start()) for m in _PIECES.finditer(text)]
+
+
+def _joins(left: Token, right: Token) -> bool:
+    """``ledger`` + ``-`` + ``core`` touching each other form one name."""
+    return (left.end == right.start and bool(_ASCII_WORD.match(left.text))
+            and bool(_ASCII_WORD.match(right.text))
+            and (left.text.endswith(("-", "_")) or right.text.startswith(("-", "_"))))
+
+
+def join_names(tokens: List[Token]) -> List[Token]:
+    out: List[Token] = []
+    for token in tokens:
+        if out and _joins(out[-1], token):
+            out[-1] = Token(out[-1].text + token.text, out[-1].start)
+        else:
+            out.append(token)
+    return out
 
 
 @DefaultV1Recipe.register(
@@ -41,4 +63,4 @@ class ChatOpsJiebaTokenizer(JiebaTokenizer):
         tokens: List[Token] = []
         for word, start, _end in jieba.tokenize(text):
             tokens.extend(split_token(word, start))
-        return self._apply_token_pattern(tokens)
+        return self._apply_token_pattern(join_names(tokens))

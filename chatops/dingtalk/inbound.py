@@ -31,6 +31,16 @@ class ReplyTarget:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
+    def mention_ids(self) -> List[str]:
+        """Who to @ in a reply: the sender in groups, if they have an org userId.
+
+        External users only have an encrypted senderId (``$:LWCP_v1:$...``), which
+        ``at.atUserIds`` does not take (reference §2.4).
+        """
+        if self.is_group and self.user_id and not self.user_id.startswith("$:"):
+            return [self.user_id]
+        return []
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ReplyTarget":
         try:

@@ -192,11 +192,13 @@ class ZadigClient:
                 response = await self._http.request(method, path, params=params, json=json,
                                                     headers=headers, timeout=self._timeout)
             except httpx.TimeoutException as exc:
-                cause, error = exc, ZadigTimeout(f"Zadig did not answer {method} {path} in time "
-                                                 f"({type(exc).__name__})")
+                cause, error = exc, ZadigTimeout(
+                    f"Zadig did not answer {method} {path} in time ({type(exc).__name__})",
+                    request_sent=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)))
             except httpx.TransportError as exc:
                 cause, error = exc, ZadigUnavailable(self._scrub(
-                    f"cannot reach Zadig for {method} {path}: {type(exc).__name__} {exc}"))
+                    f"cannot reach Zadig for {method} {path}: {type(exc).__name__} {exc}"),
+                    request_sent=not isinstance(exc, httpx.ConnectError))
             else:
                 if response.is_success:
                     return self._decode(response)

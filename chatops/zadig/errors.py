@@ -50,7 +50,17 @@ class ZadigNotFound(ZadigAPIError):
 
 
 class ZadigUnavailable(ZadigError):
-    """Zadig could not be reached. For a trigger this means the task may or may not exist."""
+    """Zadig could not be reached, or did not answer.
+
+    ``request_sent`` is False only when the request certainly never left (connection refused,
+    DNS, connect timeout). Otherwise (read error, timeout, a proxy's 502/503/504) Zadig may have
+    acted on it: a trigger may have created a task.
+    """
+
+    def __init__(self, message: str, *, status_code: Optional[int] = None,
+                 request_sent: bool = True) -> None:
+        super().__init__(message, status_code=status_code)
+        self.request_sent = request_sent
 
 
 class ZadigTimeout(ZadigUnavailable):

@@ -1,0 +1,337 @@
+"""Refresh catalog.yml's environments and services from a live Zadig, keeping hand-made aliases.
+
+Asks Zadig's discovery endpoints (reference §4, §3.7) for the catalog project's environments,
+custom workflows (and their build/deploy job names), services and default image registry, then
+merges them into the catalog:
+
+- every alias, branch and production flag a person wrote is kept;
+- a new environment or service is added with no aliases, and the report says to add them;
+- an environment or service Zadig no longer lists is kept, with a warning (never deleted here);
+- each environment is mapped to the custom workflow whose deploy job deploys to it, else keeps
+  its current workflow, else gets ``<project>-<env>``.
+
+Usage: python -m scripts.refresh_catalog [--catalog PATH] [--dry-run]
+Zadig is the one in ZADIG_BASE_URL / ZADIG_TOKEN (see .env.example). On any Zadig failure the
+command exits 1 and the catalog file is left untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import os
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import httpx
+
+from chatops.catalog import _KEY_RE  # the catalog's own naming rule, not a copy of it
+from chatops.catalog import (Catalog, CatalogError, Environment, Service, dump_catalog,
+                             load_catalog, parse_catalog)
+from chatops.settings import Settings, SettingsError, get_settings
+from chatops.zadig.client import ZadigClient
+from chatops.zadig.errors import ZadigAuthError, ZadigError, ZadigUnavailable
+from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
+
+@dataclass(frozen=True)
+class Discovered:
+    """What Zadig says about one project, fetched once; ``merge`` needs nothing else."""
+
+    environments: Tuple[EnvironmentInfo, ...]  # the non-production list only
+    workflows: Tuple[WorkflowDetail, ...]  # custom workflows, with their jobs
+    services: Tuple[ServiceInfo, ...]
+    registries: Tuple[RegistryInfo, ...]
+
+
+async def discover(zadig: ZadigClient, project_key: str) -> Discovered:
+    """Read everything ``merge`` needs; any ZadigError propagates (nothing is half-read)."""
+    environments = await zadig.list_environments(project_key)
+    summaries = await zadig.list_workflows(project_key)
+    # Product (legacy) workflows have no custom-workflow detail and cannot be triggered here.
+    workflows = [await zadig.get_workflow(w.key, project_key) for w in summaries if w.is_custom]
+    services = await zadig.list_services(project_key)
+    registries = await zadig.list_registries()
+    return Discovered(tuple(environments), tuple(workflows), tuple(services), tuple(registries))
+
+
+# -- the merge (pure) -----------------------------------------------------------------------------
+
+
+def merge(catalog: Catalog, discovered: Discovered) -> Tuple[Catalog, List[str]]:
+    """The catalog updated with what Zadig lists, and one report line per change or doubt."""
+    report: List[str] = []
+    where = str(catalog.path) if catalog.path else "the catalog"
+    taken = _names_in_use(catalog)
+
+    registry = _registry(catalog, discovered.registries, report)
+    environments = _merge_environments(catalog, discovered, taken, report)
+    services = _merge_services(catalog, discovered, taken, report)
+
+    new_names = ([f"environment {k}" for k in environments if k not in catalog.environments]
+                 + [f"service {n}" for n in services if n not in catalog.services])
+    if new_names:
+        report.append(f"add Chinese aliases to {where} for: {', '.join(new_names)}")
+    merged = replace(catalog, registry=registry, environments=environments, services=services)
+    return merged, report
+
+
+def _registry(catalog: Catalog, registries: Sequence[RegistryInfo], report: List[str]) -> str:
+    addresses = [r.registry for r in registries]
+    default = next((r.registry for r in registries if r.is_default), None)
+    if default is None and catalog.registry not in addresses and len(addresses) == 1:
+        default = addresses[0]
+    if default is None:
+        if catalog.registry not in addresses:
+            report.append(f"warning: Zadig has no default image registry; keeping "
+                          f"{catalog.registry}")
+        return catalog.registry
+    if default != catalog.registry:
+        report.append(f"registry: {catalog.registry} -> {default}")
+    return default
+
+
+def _merge_environments(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
+                        report: List[str]) -> Dict[str, Environment]:
+    details = {w.workflow_key: w for w in discovered.workflows}
+    listed: Dict[str, EnvironmentInfo] = {}
+    for info in discovered.environments:
+        if not _valid_name(info.key):
+            report.append(f"warning: skipped Zadig environment '{info.key}': catalog keys must be "
+                          "lower-case letters, digits and '-'")
+        elif info.key not in catalog.environments and taken.get(info.key.lower()):
+            report.append(f"warning: skipped Zadig environment '{info.key}': the catalog already "
+                          f"uses that name for {taken[info.key.lower()]}")
+        else:
+            listed.setdefault(info.key, info)
+
+    result: Dict[str, Environment] = {}
+    for key, env in catalog.environments.items():
+        result[key] = _map_workflow(catalog, env, details, report)
+        if key in listed:
+            continue
+        if env.production:
+            report.append(f"kept environment '{key}': production environments are listed by a "
+                          "license-gated endpoint, so Zadig was not asked about it")
+        else:
+            report.append(f"warning: environment '{key}' is no longer listed by Zadig; kept "
+                          "(delete it by hand if it is really gone)")
+
+    conventional = _conventional_jobs(catalog)
+    for key, info in listed.items():
+        if key in result:
+            continue
+        draft = Environment(key=key, aliases=(), workflow=f"{catalog.project_key}-{key}",
+                            build_job=conventional[0], deploy_job=conventional[1], branch=key,
+                            production=info.production)
+        env = _map_workflow(catalog, draft, details, report, new=True)
+        result[key] = env
+        hint = f", Zadig calls it '{info.alias}'" if info.alias else ""
+        report.append(f"added environment '{key}' (workflow {env.workflow}, jobs "
+                      f"{env.build_job}/{env.deploy_job}, branch {env.branch}{hint}); "
+                      "check its branch")
+    return result
+
+
+def _map_workflow(catalog: Catalog, env: Environment, details: Dict[str, WorkflowDetail],
+                  report: List[str], new: bool = False) -> Environment:
+    """The environment pointed at the workflow that deploys to it, with that workflow's jobs."""
+    usable = sorted((w for w in details.values()
+                     if w.deploy_env == env.key and w.build_job_name and w.deploy_job_name),
+                    key=lambda w: w.workflow_key)
+    chosen: Optional[WorkflowDetail] = None
+    if usable:
+        by_key = {w.workflow_key: w for w in usable}
+        chosen = (by_key.get(env.workflow) or by_key.get(f"{catalog.project_key}-{env.key}")
+                  or usable[0])
+        if len(usable) > 1:
+            report.append(f"note: workflows {', '.join(by_key)} all deploy to '{env.key}'; "
+                          f"using {chosen.workflow_key}")
+    elif env.workflow in details:
+        chosen = details[env.workflow]  # e.g. a workflow whose environment is chosen at run time
+    if chosen is None:
+        if not new:
+            report.append(f"warning: Zadig has no custom workflow '{env.workflow}' (environment "
+                          f"'{env.key}'); kept the mapping")
+        else:
+            report.append(f"warning: no custom workflow deploys to '{env.key}'; assumed "
+                          f"'{env.workflow}' with jobs {env.build_job}/{env.deploy_job}")
+        return env
+    build = chosen.build_job_name or env.build_job
+    deploy = chosen.deploy_job_name or env.deploy_job
+    updated = replace(env, workflow=chosen.workflow_key, build_job=build, deploy_job=deploy)
+    if not new and updated != env:
+        report.append(f"environment '{env.key}': workflow {env.workflow} "
+                      f"({env.build_job}/{env.deploy_job}) -> {updated.workflow} "
+                      f"({updated.build_job}/{updated.deploy_job})")
+    return updated
+
+
+def _conventional_jobs(catalog: Catalog) -> Tuple[str, str]:
+    """The job names most environments use: the guess for a workflow Zadig does not show."""
+    counts = Counter((e.build_job, e.deploy_job) for e in catalog.environments.values())
+    return counts.most_common(1)[0][0]
+
+
+def _merge_services(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
+                    report: List[str]) -> Dict[str, Service]:
+    listed: Dict[str, ServiceInfo] = {}
+    for info in discovered.services:
+        if not _valid_name(info.name):
+            report.append(f"warning: skipped Zadig service '{info.name}': catalog names must be "
+                          "lower-case letters, digits and '-'")
+        elif info.name not in catalog.services and taken.get(info.name.lower()):
+            report.append(f"warning: skipped Zadig service '{info.name}': the catalog already "
+                          f"uses that name for {taken[info.name.lower()]}")
+        else:
+            listed.setdefault(info.name, info)
+
+    result: Dict[str, Service] = {}
+    for name, svc in catalog.services.items():
+        info = listed.get(name)
+        if info is None:
+            report.append(f"warning: service '{name}' is no longer listed by Zadig; kept "
+                          "(delete it by hand if it is really gone)")
+            result[name] = svc
+            continue
+        module = svc.module if svc.module in info.modules or not info.modules else \
+            _pick_module(info)
+        if module != svc.module:
+            report.append(f"service '{name}': module {svc.module} -> {module}")
+        result[name] = replace(svc, module=module)
+
+    for name, info in listed.items():
+        if name in result:
+            continue
+        module = _pick_module(info)
+        result[name] = Service(name=name, module=module, repo=name, aliases=())
+        more = f" (modules: {', '.join(info.modules)})" if len(info.modules) > 1 else ""
+        report.append(f"added service '{name}' (module {module}{more}, repo {name}); "
+                      "check its repo")
+    return result
+
+
+def _pick_module(info: ServiceInfo) -> str:
+    if info.name in info.modules or not info.modules:
+        return info.name
+    return info.modules[0]
+
+
+def _valid_name(name: str) -> bool:
+    """A Zadig name the catalog cannot hold is skipped, not written into a file that won't load."""
+    return bool(_KEY_RE.match(name))
+
+
+def _names_in_use(catalog: Catalog) -> Dict[str, str]:
+    """Every key, name and alias (lower-cased) -> what it names; a new name must not collide."""
+    taken: Dict[str, str] = {}
+    for env in catalog.environments.values():
+        for name in (env.key, *env.aliases):
+            taken[name.lower()] = f"environment {env.key}"
+    for svc in catalog.services.values():
+        for name in (svc.name, *svc.aliases):
+            taken[name.lower()] = f"service {svc.name}"
+    return taken
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _explain(exc: ZadigError, settings: Settings) -> str:
+    where = settings.zadig_base_url
+    if isinstance(exc, ZadigAuthError):
+        return f"{exc}. Check ZADIG_TOKEN (and that its user can see the project)."
+    if isinstance(exc, ZadigUnavailable):
+        hint = (" (no ZADIG_BASE_URL is set, so this is the demo simulator: start it or set "
+                "ZADIG_BASE_URL and ZADIG_TOKEN)" if settings.demo else "")
+        return f"{exc}. Is Zadig at {where} up?{hint}"
+    return str(exc)
+
+
+async def refresh(catalog_path: Path, settings: Settings, *, dry_run: bool = False,
+                  transport: Optional[httpx.AsyncBaseTransport] = None,
+                  out: Callable[[str], None] = print,
+                  err: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> int:
+    """Refresh one catalog file; returns the process exit code."""
+    try:
+        catalog = load_catalog(catalog_path)
+    except CatalogError as exc:
+        err(f"error: {exc}")
+        return 1
+    try:
+        async with ZadigClient(settings.zadig_base_url, settings.zadig_token,
+                               timeout=settings.zadig_timeout, transport=transport) as zadig:
+            discovered = await discover(zadig, catalog.project_key)
+    except ZadigError as exc:
+        err(f"error: cannot read project '{catalog.project_key}' from Zadig; {catalog_path} "
+            f"is unchanged.\n{_explain(exc, settings)}")
+        return 1
+
+    if not (discovered.environments or discovered.workflows or discovered.services):
+        err(f"error: Zadig lists no environments, workflows or services for project "
+            f"'{catalog.project_key}'; {catalog_path} is unchanged. Is the project key right, "
+            "and can the token's user see the project?")
+        return 1
+    merged, report = merge(catalog, discovered)
+    for line in report:
+        out(line)
+    if merged == catalog:
+        out(f"{catalog_path} is up to date with Zadig; nothing to write.")
+        return 0
+    text = dump_catalog(merged)
+    try:
+        parse_catalog(text, str(catalog_path))  # never write a file the bot cannot load
+    except CatalogError as exc:
+        err(f"error: the refreshed catalog would not load, {catalog_path} is unchanged: {exc}")
+        return 1
+    if dry_run:
+        # Diff the two catalogs in the same layout, so only real changes show.
+        before = dump_catalog(catalog).splitlines(keepends=True)
+        out("".join(difflib.unified_diff(before, text.splitlines(keepends=True),
+                                         f"{catalog_path} (now)", f"{catalog_path} (refreshed)")))
+        out("dry run: nothing written.")
+        return 0
+    if catalog_path.read_text(encoding="utf-8") != dump_catalog(catalog):
+        out(f"note: {catalog_path} is rewritten in the generated layout; comments other than "
+            "the header are not kept.")
+    _write_atomically(catalog_path, text)
+    out(f"wrote {catalog_path}. Next: python scripts/generate_nlu.py (make generate), "
+        "then make train.")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None, *, settings: Optional[Settings] = None,
+         transport: Optional[httpx.AsyncBaseTransport] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.refresh_catalog",
+                                     description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="catalog file (default: CATALOG_PATH or catalog.yml)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the changes as a diff instead of writing the file")
+    args = parser.parse_args(argv)
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    path = args.catalog or settings.catalog_path
+    return asyncio.run(refresh(path, settings, dry_run=args.dry_run, transport=transport))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

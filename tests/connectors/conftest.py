@@ -1,0 +1,235 @@
+"""Fixtures for the input-channel tests: a real Sanic server around the channels' blueprints.
+
+sanic-testing is not installed (Rasa 3.6 pins sanic 21.12, whose test client lives there), so
+`serve` runs the app for real on a loopback port inside the test's event loop
+(`create_server(return_asyncio_server=True)`) and hands back an `httpx.AsyncClient`. The
+blueprints are mounted with Rasa's own `rasa.core.channels.channel.register`, as
+`rasa/core/run.py` does, so the routes are the production ones (`/webhooks/<name>/...`).
+
+DingTalk itself is `FakeDingTalk`, an `httpx.MockTransport` handler behind the bridge's sender:
+it records every request (sessionWebhook posts, access-token calls, OpenAPI sends) and never
+touches the network. The server's after_server_start listener is not fired unless a test asks
+(it starts the process-global bridge); each test gets its own `Bridge` on a temporary SQLite
+file with only the reply queue started.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional,
+                    Tuple)
+
+import httpx
+import pytest
+from rasa.core.channels.channel import InputChannel, UserMessage, register
+from sanic import Sanic
+
+import connectors.dingtalk
+from chatops.dingtalk.sender import DingTalkSender, SendQueue
+from chatops.settings import from_env
+from connectors.bridge import Bridge
+
+SECRET = "s3cret"
+API_BASE = "http://dingtalk.test"
+BASE_ENV = {
+    "DINGTALK_APP_KEY": "app-key-1",
+    "DINGTALK_APP_SECRET": SECRET,
+    "DINGTALK_ROBOT_CODE": "dingrobot-1",
+    "DINGTALK_API_BASE": API_BASE,
+    "ZADIG_WEB_URL": "https://zadig.example.com",
+}
+
+WEBHOOK_PATH = "/robot/sendBySession"
+TOKEN_PATH = "/v1.0/oauth2/accessToken"
+GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
+SINGLE_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0,
+                     what: str = "condition") -> None:
+    """Wait until ``condition()`` holds (background work: dialogue task, reply queue)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class FakeDingTalk:
+    """DingTalk's side of the replies: sessionWebhook, access token, robot OpenAPI."""
+
+    def __init__(self) -> None:
+        self.requests: List[httpx.Request] = []
+        self.webhook_answer: Dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
+        # (status, body) for the OpenAPI send calls instead of success, e.g. a refusal.
+        self.send_answer: Optional[Tuple[int, Dict[str, Any]]] = None
+        self.tokens_issued = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if path == WEBHOOK_PATH:
+            return httpx.Response(200, json=self.webhook_answer)
+        if path == TOKEN_PATH:
+            self.tokens_issued += 1
+            return httpx.Response(200, json={"accessToken": f"token-{self.tokens_issued}",
+                                             "expireIn": 7200})
+        if path in (GROUP_SEND_PATH, SINGLE_SEND_PATH):
+            if request.headers.get("x-acs-dingtalk-access-token") != f"token-{self.tokens_issued}":
+                return httpx.Response(401, json={"code": "InvalidAuthentication"})
+            if self.send_answer is not None:
+                return httpx.Response(self.send_answer[0], json=self.send_answer[1])
+            return httpx.Response(200, json={"processQueryKey": "pqk-1"})
+        return httpx.Response(404, json={"code": "notFound", "message": path})
+
+    def calls(self, path: str) -> List[httpx.Request]:
+        return [r for r in self.requests if r.url.path == path]
+
+    async def wait_for(self, path: str, count: int = 1) -> List[httpx.Request]:
+        await eventually(lambda: len(self.calls(path)) >= count,
+                         what=f"{count} request(s) to {path}")
+        return self.calls(path)
+
+
+class FakeAgent:
+    """Stands in for ``app.ctx.agent``: records each UserMessage, optionally answers."""
+
+    def __init__(self) -> None:
+        self.messages: List[UserMessage] = []
+        self.finished = 0
+        self.reply: Optional[Callable[[UserMessage], Awaitable[None]]] = None
+        self.gate: Optional[asyncio.Event] = None
+
+    async def handle_message(self, message: UserMessage) -> None:
+        self.messages.append(message)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.reply is not None:
+                await self.reply(message)
+        finally:
+            self.finished += 1
+
+    async def wait_for(self, count: int = 1) -> List[UserMessage]:
+        await eventually(lambda: len(self.messages) >= count, what=f"{count} user message(s)")
+        return self.messages
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sanic_test_mode() -> Iterator[None]:
+    """Let one process start many Sanic apps (what sanic-testing does).
+
+    Sanic 21.12 rewrites ``Sanic.handle_request`` & co. in place on every app start ("touch
+    up"); only in test mode does it keep the originals to rewrite from, otherwise the second
+    app in a process fails with ``KeyError: '_run_request_middleware'``.
+    """
+    previous = Sanic.test_mode
+    Sanic.test_mode = True
+    yield
+    Sanic.test_mode = previous
+
+
+@pytest.fixture
+def dingtalk() -> FakeDingTalk:
+    return FakeDingTalk()
+
+
+@pytest.fixture
+async def make_bridge(tmp_path: Path,
+                      dingtalk: FakeDingTalk) -> AsyncIterator[Callable[..., Bridge]]:
+    """``make_bridge(db=None, start=True, **env)``: a real Bridge whose sender talks to the fake.
+
+    Bridges built on the same ``db`` share state, as two processes (or a restart) would.
+    Only the reply queue is started; the follow-up worker runs only if a test fires the
+    server listeners (and then on the process-global bridge, see the xfail).
+    """
+    built: List[Bridge] = []
+
+    def build(db: Optional[Path] = None, start: bool = True, **env: str) -> Bridge:
+        settings = from_env({**BASE_ENV, "CHATOPS_DB": str(db or tmp_path / "chatops.db"),
+                             **env})
+        bridge = Bridge(settings)
+        sender = DingTalkSender(settings.dingtalk_api_base, settings.dingtalk_app_key,
+                                settings.dingtalk_app_secret, settings.dingtalk_robot_code,
+                                transport=httpx.MockTransport(dingtalk), max_attempts=2,
+                                sleep=_no_sleep)
+        bridge.sender = sender
+        bridge.queue = SendQueue(sender)
+        if start:
+            bridge.queue.start()
+        built.append(bridge)
+        return bridge
+
+    yield build
+    for bridge in built:
+        await bridge.followups.stop()  # only ever started through the server listener
+        await bridge.queue.stop()
+        await bridge.sender.aclose()
+        await bridge.zadig.aclose()
+        bridge.seen.close()
+        bridge.store.close()
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def bridge(make_bridge: Callable[..., Bridge]) -> Bridge:
+    return make_bridge()
+
+
+@pytest.fixture
+def agent() -> FakeAgent:
+    return FakeAgent()
+
+
+ServeFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def serve(agent: FakeAgent) -> AsyncIterator[ServeFactory]:
+    """``await serve(channel, ...)`` -> an httpx client for a running Sanic app with them.
+
+    ``listeners=True`` also fires after_server_start (and before_server_stop at teardown),
+    as a real ``rasa run`` does.
+    """
+    running: List[Any] = []
+    stopping: List[Any] = []
+    clients: List[httpx.AsyncClient] = []
+
+    async def start(*channels: InputChannel, listeners: bool = False) -> httpx.AsyncClient:
+        app = Sanic(f"t-{uuid.uuid4().hex[:12]}", configure_logging=False)
+        app.config.ACCESS_LOG = False
+        app.ctx.agent = agent
+        register(list(channels), app, route="/webhooks/")
+        # A socket of our own: Sanic 21.12 treats port=0 as "no port" and binds 8000.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = await app.create_server(sock=sock, return_asyncio_server=True,
+                                         access_log=False)
+        await server.startup()  # finalises the routes
+        if listeners:
+            await server.after_start()
+            stopping.append(server)
+        running.append(server)
+        # verify=False: plain HTTP on loopback, and it spares loading the CA bundle per test.
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, verify=False)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.aclose()
+    for server in stopping:
+        await server.before_stop()
+    for server in running:
+        for connection in list(server.connections):
+            connection.close_if_idle()
+        server.server.close()
+        await server.server.wait_closed()

@@ -1,0 +1,471 @@
+"""chatops/followups.py: FollowupWorker with a fake Zadig, a fake notify and a settable clock."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import pytest
+
+from chatops.followups import FollowupWorker
+from chatops.state import DELIVERED, DELIVERING, PENDING, FollowupStore
+from chatops.zadig.errors import ZadigNotFound, ZadigTimeout, ZadigUnavailable
+from chatops.zadig.models import Task
+
+WEB = "https://zadig.example.com"
+LINK = f"{WEB}/v1/projects/detail/mall/pipelines/custom/mall-dev/7?display_name=mall-dev"
+TARGET = {"conversation_id": "cid-1", "robot_code": "ding-robot"}
+
+
+def task_json(status: str, **changes: Any) -> Dict[str, Any]:
+    """GET /openapi/workflows/custom/task (reference §3.2), for mall-dev #7."""
+    data: Dict[str, Any] = {
+        "task_id": 7, "workflow_key": "mall-dev", "workflow_name": "商城-开发-构建部署",
+        "params": [], "status": status, "reverted": False, "remark": "", "task_creator": "bot",
+        "create_time": 1724300000, "start_time": 1724300001,
+        "stages": [
+            {"name": "build", "status": "passed", "start_time": 1724300001,
+             "end_time": 1724300100, "parallel": True, "error": "",
+             "jobs": [{"name": "a-mall-dev-7-build-order", "origin_name": "build",
+                       "type": "zadig-build", "status": "passed"}]},
+            {"name": "deploy", "status": "running" if status not in ("passed", "failed")
+             else status, "start_time": 1724300100, "parallel": False, "error": "",
+             "jobs": [{"name": "a-mall-dev-7-deploy", "type": "zadig-deploy",
+                       "status": "running"}]},
+        ],
+        "project_key": "mall", "is_restart": False, "debug": False,
+    }
+    if status in ("passed", "failed", "timeout", "cancelled", "reject"):
+        data["end_time"] = 1724300230
+        data["stages"][1]["end_time"] = 1724300230
+    data.update(changes)
+    return data
+
+
+def failed_json() -> Dict[str, Any]:
+    data = task_json("failed")
+    data["stages"][1]["error"] = "image pull backoff"
+    return data
+
+
+WEBHOOK = {
+    "object_kind": "workflow", "event": "workflow",
+    "workflow": {
+        "task_id": 7, "project_name": "mall", "project_display_name": "商城",
+        "workflow_name": "mall-dev", "workflow_display_name": "商城-开发-构建部署",
+        "status": "passed", "remark": "",
+        "detail_url": f"{WEB}/v1/projects/detail/mall/pipelines/custom/mall-dev?display_name=x",
+        "error": "", "create_time": 1724300000, "start_time": 1724300001, "end_time": 1724300200,
+        "stages": [
+            {"name": "build", "status": "passed", "start_time": 1724300001,
+             "end_time": 1724300100, "error": "",
+             "jobs": [{"name": "build", "display_name": "build", "type": "zadig-build",
+                       "status": "passed", "start_time": 1724300001, "end_time": 1724300100,
+                       "error": "", "spec": {"repositories": [], "image": "harbor/x:1"}}]},
+            {"name": "deploy", "status": "passed", "start_time": 1724300100,
+             "end_time": 1724300200, "error": "",
+             "jobs": [{"name": "deploy", "display_name": "deploy", "type": "zadig-deploy",
+                       "status": "passed", "start_time": 1724300100, "end_time": 1724300200,
+                       "error": "", "spec": {"env": "dev", "service_name": "order-service",
+                                              "service_modules": []}}]}],
+        "task_creator": "bot", "task_creator_id": "", "task_creator_email": "",
+        "task_type": "workflow"},
+    "release_plan": None,
+}
+PASSED_TEXT = f"✅ 发布成功：order-service → dev（mall-dev #7）\n用时：3分19秒\n详情：{LINK}"
+FAILED_TEXT = (f"❌ 发布失败：order-service → dev（mall-dev #7）\n用时：3分49秒\n"
+               f"失败阶段：deploy（image pull backoff）\n详情：{LINK}")
+
+Answer = Union[Dict[str, Any], Exception, Callable[[], Any]]
+
+
+class FakeZadig:
+    """get_task answers from a queue (the last answer repeats); records each call."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers: List[Answer] = list(answers)
+        self.calls: List[Tuple[str, int]] = []
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+
+    async def get_task(self, workflow_key: str, task_id: int) -> Task:
+        self.calls.append((workflow_key, task_id))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if callable(answer):
+            answer = await answer()
+        if isinstance(answer, Exception):
+            raise answer
+        return Task.from_api(answer)
+
+
+class FakeNotify:
+    def __init__(self) -> None:
+        self.sent: List[Tuple[Dict[str, Any], str]] = []
+        self.attempts = 0
+        self.failures = 0  # how many of the next calls raise
+        self.gate: Optional[asyncio.Event] = None  # when set, each call waits for it
+
+    async def __call__(self, target: Dict[str, Any], text: str) -> None:
+        self.attempts += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("DingTalk said 500")
+        self.sent.append((target, text))
+
+    @property
+    def texts(self) -> List[str]:
+        return [text for _, text in self.sent]
+
+
+class Clock:
+    def __init__(self) -> None:
+        # Real time, so rows recover_interrupted() reschedules with time.time() are due too.
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "chatops.db"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[FollowupStore]:
+    s = FollowupStore(db)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def notify() -> FakeNotify:
+    return FakeNotify()
+
+
+def make_worker(store: FollowupStore, zadig: FakeZadig, notify: FakeNotify, clock: Clock,
+                **kw: Any) -> FollowupWorker:
+    options = dict(web_url=WEB, min_interval=2.0, max_interval=10.0, tick=0.01,
+                   max_age=6 * 3600, clock=clock)
+    options.update(kw)
+    return FollowupWorker(store, zadig, notify, **options)  # type: ignore[arg-type]
+
+
+def add(store: FollowupStore, clock: Clock, **kw: Any):
+    args = dict(project_key="mall", workflow_key="mall-dev", task_id=7,
+                service="order-service", environment="dev", sender_id="u1",
+                conversation_id="cid-1", target=TARGET, now=clock.now, first_poll_in=2.0)
+    args.update(kw)
+    return store.add(**args)
+
+
+def row(store: FollowupStore):
+    return store.get("mall-dev", 7)
+
+
+# -- polling ---------------------------------------------------------------------------------------
+
+
+async def test_running_task_is_rescheduled_with_capped_exponential_backoff(store, clock, notify):
+    zadig = FakeZadig(task_json("running"))
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    start = clock.now
+
+    assert await worker.run_once() == 0  # not due yet
+    assert zadig.calls == []
+
+    expected = []
+    clock.now = start + 2
+    for _ in range(5):
+        assert await worker.run_once() == 0
+        expected.append(row(store).next_poll_at - clock.now)
+        clock.now = row(store).next_poll_at
+    assert expected == [2.0, 4.0, 8.0, 10.0, 10.0]
+    assert row(store).polls == 5
+    assert row(store).state == PENDING
+    assert zadig.calls == [("mall-dev", 7)] * 5
+    assert notify.sent == []
+
+
+async def test_waiting_and_empty_status_are_not_terminal(store, clock, notify):
+    zadig = FakeZadig(task_json("waiting"), task_json("", end_time=0))
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    for _ in range(2):
+        clock.now += 100
+        assert await worker.run_once() == 0
+    assert notify.sent == [] and row(store).state == PENDING
+
+
+async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
+    zadig = FakeZadig(task_json("running"), failed_json())
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+
+    clock.now += 2
+    assert await worker.run_once() == 0
+    clock.now += 2
+    assert await worker.run_once() == 1
+
+    assert notify.sent == [(TARGET, FAILED_TEXT)]
+    assert (row(store).state, row(store).result_status) == (DELIVERED, "failed")
+    clock.now += 3600
+    assert await worker.run_once() == 0
+    assert len(notify.sent) == 1
+    assert len(zadig.calls) == 2
+
+
+@pytest.mark.parametrize("status, head", [
+    ("passed", "✅ 发布成功"), ("timeout", "⏰ 发布超时"), ("cancelled", "🚫 发布已取消"),
+    ("reject", "⛔ 发布被拒绝"),
+])
+async def test_each_terminal_status_has_its_headline(store, clock, notify, status, head):
+    worker = make_worker(store, FakeZadig(task_json(status)), notify, clock)
+    add(store, clock)
+    clock.now += 2
+    assert await worker.run_once() == 1
+    assert notify.texts[0].startswith(f"{head}：order-service → dev（mall-dev #7）\n用时：")
+    assert notify.texts[0].endswith(f"详情：{LINK}")
+    assert row(store).result_status == status
+
+
+# -- webhook ---------------------------------------------------------------------------------------
+
+
+async def test_webhook_completes_the_followup_and_a_later_poll_stays_quiet(store, clock, notify):
+    zadig = FakeZadig(task_json("passed"))
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+
+    assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is True
+
+    assert notify.sent == [(TARGET, PASSED_TEXT)]
+    assert (row(store).state, row(store).result_status) == (DELIVERED, "passed")
+    clock.now += 100
+    assert await worker.run_once() == 0
+    assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is False  # Zadig re-sent it
+    assert len(notify.sent) == 1
+    assert zadig.calls == []
+
+
+async def test_webhook_for_unknown_unfinished_or_malformed_tasks_is_ignored(store, clock, notify):
+    worker = make_worker(store, FakeZadig(task_json("running")), notify, clock)
+    add(store, clock)
+    other = copy.deepcopy(WEBHOOK)
+    other["workflow"]["task_id"] = 8
+    running = copy.deepcopy(WEBHOOK)
+    running["workflow"]["status"] = "running"
+
+    assert await worker.on_webhook(other) is False
+    assert await worker.on_webhook(running) is False
+    assert await worker.on_webhook({"object_kind": "workflow"}) is False
+    assert await worker.on_webhook({"workflow": {"workflow_name": "mall-dev"}}) is False
+    assert notify.sent == [] and row(store).state == PENDING
+
+
+async def test_webhook_arriving_while_a_poll_is_in_flight_posts_once(store, clock, notify):
+    worker = make_worker(store, FakeZadig(), notify, clock)
+
+    async def poll_answer():
+        # Zadig's webhook lands between the poll's request and its answer.
+        assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is True
+        return task_json("passed")
+
+    worker.zadig = FakeZadig(poll_answer)
+    add(store, clock)
+    clock.now += 2
+
+    assert await worker.run_once() == 0
+    assert notify.texts == [PASSED_TEXT]
+    assert row(store).state == DELIVERED
+
+
+async def test_poll_and_webhook_racing_on_a_slow_delivery_post_once(store, clock, notify):
+    worker = make_worker(store, FakeZadig(task_json("passed")), notify, clock)
+    add(store, clock)
+    clock.now += 2
+    notify.gate = asyncio.Event()
+
+    webhook = asyncio.ensure_future(worker.on_webhook(copy.deepcopy(WEBHOOK)))
+    await asyncio.sleep(0)  # the webhook has claimed the row and is posting
+    assert row(store).state == DELIVERING
+    poll = asyncio.ensure_future(worker.run_once())
+    await asyncio.sleep(0)
+    notify.gate.set()
+
+    assert await webhook is True
+    assert await poll == 0
+    assert notify.texts == [PASSED_TEXT]
+    assert notify.attempts == 1
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+
+async def test_failed_delivery_is_released_and_retried_then_delivered_once(store, clock, notify):
+    zadig = FakeZadig(failed_json())
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    notify.failures = 1
+    clock.now += 2
+
+    assert await worker.run_once() == 0
+    assert notify.attempts == 1 and notify.sent == []
+    assert (row(store).state, row(store).next_poll_at) == (PENDING, clock.now + 2.0)
+    assert await worker.run_once() == 0  # not due again before min_interval
+    assert notify.attempts == 1
+
+    clock.now += 2
+    assert await worker.run_once() == 1
+    assert notify.sent == [(TARGET, FAILED_TEXT)]
+    clock.now += 100
+    assert await worker.run_once() == 0
+    assert notify.attempts == 2 and len(notify.sent) == 1
+
+
+async def test_failed_webhook_delivery_is_picked_up_by_the_poller(store, clock, notify):
+    worker = make_worker(store, FakeZadig(task_json("passed", end_time=1724300200)), notify,
+                         clock)
+    add(store, clock)
+    notify.failures = 1
+
+    assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is False
+    assert row(store).state == PENDING
+    clock.now += 2
+    assert await worker.run_once() == 1
+    assert notify.texts == [PASSED_TEXT]
+
+
+@pytest.mark.parametrize("outage", [ZadigUnavailable("cannot reach Zadig"),
+                                    ZadigTimeout("Zadig did not answer in time")])
+async def test_zadig_down_reschedules_and_loses_nothing(store, clock, notify, outage):
+    zadig = FakeZadig(outage, outage, outage, failed_json())
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    clock.now += 2
+    waits = []
+    for _ in range(3):
+        assert await worker.run_once() == 0
+        assert row(store).state == PENDING
+        waits.append(row(store).next_poll_at - clock.now)
+        clock.now = row(store).next_poll_at
+    assert waits == [2.0, 4.0, 8.0]
+    assert await worker.run_once() == 1
+    assert notify.texts == [FAILED_TEXT]
+
+
+async def test_task_gone_from_zadig_is_polled_slowly(store, clock, notify):
+    gone = ZadigNotFound(500, "Internal Error: ", "mongo: no documents in result")
+    worker = make_worker(store, FakeZadig(gone), notify, clock)
+    add(store, clock)
+    clock.now += 2
+    assert await worker.run_once() == 0
+    assert row(store).next_poll_at == clock.now + 10.0  # max_interval
+    assert row(store).state == PENDING and notify.sent == []
+
+
+async def test_after_max_age_the_bot_stops_tracking_and_says_so(store, clock, notify):
+    worker = make_worker(store, FakeZadig(task_json("running")), notify, clock)
+    add(store, clock)
+    clock.now += 6 * 3600 + 1
+
+    assert await worker.run_once() == 1
+
+    assert notify.sent == [(TARGET, (
+        "ℹ️ mall-dev #7 已经运行超过 6小时00分 还没有结束，我不再自动跟踪，"
+        f"可以随时问我“任务 7 怎么样了”。\n详情：{LINK}"))]
+    assert (row(store).state, row(store).result_status) == (DELIVERED, "abandoned")
+    clock.now += 100
+    assert await worker.run_once() == 0 and len(notify.sent) == 1
+
+
+async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(store, clock,
+                                                                           notify):
+    worker = make_worker(store, FakeZadig(failed_json()), notify, clock)
+    add(store, clock)
+    clock.now += 6 * 3600 + 1
+
+    await worker.run_once()
+
+    assert notify.texts == [FAILED_TEXT]
+
+
+async def test_no_target_is_marked_delivered_without_posting(store, clock, notify):
+    worker = make_worker(store, FakeZadig(task_json("passed")), notify, clock)
+    add(store, clock, target=None)
+    clock.now += 2
+
+    assert await worker.run_once() == 0
+
+    assert notify.attempts == 0
+    assert (row(store).state, row(store).result_status) == (DELIVERED, "passed")
+
+
+# -- restarts --------------------------------------------------------------------------------------
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(db, clock,
+                                                                               notify):
+    first_store = FollowupStore(db)
+    first = make_worker(first_store, FakeZadig(task_json("running")), notify, clock)
+    add(first_store, clock)
+    add(first_store, clock, task_id=8, service="user-service")
+    clock.now += 2
+    assert await first.run_once() == 0
+    # The process dies right after claiming #8 for delivery.
+    assert first_store.claim(first_store.get("mall-dev", 8).id)
+    first_store.close()
+
+    second_store = FollowupStore(db)
+    zadig = FakeZadig(task_json("passed"))
+    second = make_worker(second_store, zadig, notify, clock)
+    clock.now += 60
+    second.start()
+    try:
+        await wait_for(lambda: len(notify.sent) == 2)
+    finally:
+        await second.stop()
+
+    assert sorted(zadig.calls) == [("mall-dev", 7), ("mall-dev", 8)]
+    assert sorted(t.split("（")[0] for t in notify.texts) == [
+        "✅ 发布成功：order-service → dev", "✅ 发布成功：user-service → dev"]
+    assert second_store.pending() == []
+    second_store.close()
+
+
+async def test_the_loop_survives_a_failing_round(store, clock, notify):
+    calls = {"n": 0}
+
+    async def explode():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("unexpected")
+        return task_json("passed")
+
+    worker = make_worker(store, FakeZadig(explode), notify, clock)
+    add(store, clock)
+    clock.now += 2
+    worker.start()
+    try:
+        await wait_for(lambda: len(notify.sent) == 1)
+    finally:
+        await worker.stop()
+    assert calls["n"] == 2
