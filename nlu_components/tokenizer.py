@@ -9,7 +9,7 @@ leaves three things that break entity spans:
 And one thing that breaks names: jieba cuts ``ledger-core`` into ``ledger / - / core``, so the
 model learns to tag pieces and, on a name it never saw, tags only some of them.
 This subclass keeps jieba's segmentation (and the catalog-generated user dictionary), splits
-tokens at those boundaries and joins hyphenated ASCII names back into one token.
+tokens at those boundaries and joins hyphenated and slashed ASCII names (``feature/sso``) back into one token.
 """
 from __future__ import annotations
 
@@ -33,11 +33,19 @@ def split_token(text: str, start: int) -> List[Token]:
     return [Token(m.group(), start + m.start()) for m in _PIECES.finditer(text)]
 
 
+_GLUE = ("-", "_", "/")
+
+
 def _joins(left: Token, right: Token) -> bool:
-    """``ledger`` + ``-`` + ``core`` touching each other form one name."""
-    return (left.end == right.start and bool(_ASCII_WORD.match(left.text))
-            and bool(_ASCII_WORD.match(right.text))
-            and (left.text.endswith(("-", "_")) or right.text.startswith(("-", "_"))))
+    """``ledger`` + ``-`` + ``core`` (or ``feature`` + ``/`` + ``sso``) touching form one name."""
+    if left.end != right.start:
+        return False
+    if right.text == "/":
+        return bool(_ASCII_WORD.match(left.text))
+    if left.text.endswith("/"):
+        return bool(_ASCII_WORD.match(right.text))
+    return (bool(_ASCII_WORD.match(left.text)) and bool(_ASCII_WORD.match(right.text))
+            and (left.text.endswith(_GLUE) or right.text.startswith(_GLUE)))
 
 
 def join_names(tokens: List[Token]) -> List[Token]:

@@ -163,8 +163,11 @@ def main() -> int:
     parser.add_argument("--out", default=ROOT / "results" / "nlu", type=Path)
     parser.add_argument("--gate", action="store_true", help="exit 1 below the targets")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # run_evaluation logs every example at debug level
+    logging.getLogger().setLevel(logging.WARNING)
 
     data = args.data if args.data.is_absolute() else ROOT / args.data
     result = asyncio.run(evaluate(args.model, data, args.out))

@@ -32,7 +32,9 @@ def tokens(tokenizer: ChatOpsJiebaTokenizer, text: str):
     ("任务#45状态", ["任务", "#", "45", "状态"]),
     ("部署库存服务的main分支到线上", ["部署", "库存服务", "的", "main", "分支", "到", "线上"]),
     ("发一下ledger-core到 qa", ["发", "一下", "ledger-core", "到", "qa"]),
-    ("用 release/2.3 分支", ["用", "release", "/", "2.3", "分支"]),
+    ("用 release/2.3 分支", ["用", "release/2.3", "分支"]),
+    ("auth-service feature/sso 部署", ["auth-service", "feature/sso", "部署"]),
+    ("发到 dev / test", ["发到", "dev", "/", "test"]),
     ("用hotfix-1024发网关，生产", ["用", "hotfix-1024", "发", "网关", "，", "生产"]),
 ])
 def test_tokens(tokenizer, text, expected):
