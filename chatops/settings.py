@@ -43,6 +43,8 @@ class Settings:
     dingtalk_robot_code: str = DEMO_APP_KEY
     dingtalk_api_base: str = DEMO_DINGTALK_API
     dingtalk_mode: str = "http"
+    # DingTalk allows a robot 20 messages a minute; replies are paced to stay under it.
+    dingtalk_send_per_minute: int = 20
     catalog_path: Path = ROOT / "catalog.yml"
     state_db: Path = ROOT / "var" / "chatops.db"
     followup_min_interval: float = 2.0
@@ -102,6 +104,7 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         dingtalk_api_base=_url(env, "DINGTALK_API_BASE",
                                DEMO_DINGTALK_API if demo else "https://api.dingtalk.com"),
         dingtalk_mode=mode,
+        dingtalk_send_per_minute=int(_float(env, "DINGTALK_SEND_PER_MINUTE", 20)),
         catalog_path=Path(env.get("CATALOG_PATH") or ROOT / "catalog.yml"),
         state_db=Path(env.get("CHATOPS_DB") or ROOT / "var" / "chatops.db"),
         followup_min_interval=_float(env, "FOLLOWUP_MIN_INTERVAL", 2.0),

@@ -29,7 +29,7 @@ class Bridge:
         self.sender = DingTalkSender(settings.dingtalk_api_base, settings.dingtalk_app_key,
                                      settings.dingtalk_app_secret, settings.dingtalk_robot_code,
                                      max_attempts=12)  # ~6 minutes of backoff: DingTalk throttles for up to 10
-        self.queue = SendQueue(self.sender)
+        self.queue = SendQueue(self.sender, per_minute=settings.dingtalk_send_per_minute)
         self.store = FollowupStore(settings.state_db)
         self.zadig = ZadigClient(settings.zadig_base_url, settings.zadig_token,
                                  timeout=settings.zadig_timeout)

@@ -31,7 +31,8 @@ def newest_model() -> Path:
 @pytest.fixture(scope="session")
 def stack():
     s = Stack(model=newest_model(), ports=Ports.free(), waiting_seconds=0.3,
-              running_seconds=1.5, followup_interval=0.5, stream=STREAM_PYTHON.exists())
+              running_seconds=1.5, followup_interval=0.5, stream=STREAM_PYTHON.exists(),
+              send_per_minute=600)
     s.start()
     yield s
     s.stop()

@@ -159,6 +159,22 @@ def test_pending_follow_up_survives_an_action_server_restart(chat, zadig, stack)
     assert has("web-frontend → dev")(got), texts(got)
 
 
+def test_throttled_robot_loses_no_reply(chat, zadig, stack):
+    """DingTalk answers 130101 above its per-minute limit: the queue backs off and retries."""
+    dingtalk = httpx.Client(base_url=stack.dingtalk_url, timeout=10)
+    dingtalk.post("/_sim/config", json={"rate_limit": 2})
+    try:
+        time.sleep(61)  # an empty window, so exactly the messages below count
+        for text in ("你好", "有哪些环境", "帮助"):
+            chat.say(text)
+        got = collect(chat, lambda m: len(m) >= 3, timeout=150)
+        assert len(got) == 3, texts(got)
+        assert has("我是部署助手")(got) and has("可以发布的环境")(got) and has("我能做这些事")(got)
+    finally:
+        dingtalk.post("/_sim/config", json={"rate_limit": 600})
+        dingtalk.close()
+
+
 def test_same_conversation_over_stream_mode(stack, zadig):
     if not stack.stream:
         pytest.fail("Stream mode needs .venv-stream (make e2e creates it: scripts/bootstrap.sh stream)")
