@@ -127,6 +127,20 @@ def _found(rt: Runtime, task: Task) -> Found:
                  environment=(followup.environment if followup else None) or (env.key if env else None))
 
 
+async def resolve_or_explain(tracker: Tracker, rt: Runtime,
+                             dispatcher: CollectingDispatcher) -> Optional[Found]:
+    """The task the message means, or None after telling the user why there is none."""
+    try:
+        found = await find_task(tracker, rt)
+    except ZadigError as exc:
+        dispatcher.utter_message(text=explain_zadig_error(exc, "查询任务"))
+        return None
+    if found.task is None:
+        dispatcher.utter_message(text=found.reply, buttons=found.buttons or [])
+        return None
+    return found
+
+
 class ActionQueryStatus(Action):
     def name(self) -> Text:
         return "action_query_status"
@@ -135,13 +149,8 @@ class ActionQueryStatus(Action):
                   domain: DomainDict) -> List[EventType]:
         """Status, stage progress, duration and link of the task the user means."""
         rt = runtime()
-        try:
-            found = await find_task(tracker, rt)
-        except ZadigError as exc:
-            dispatcher.utter_message(text=explain_zadig_error(exc, "查询任务"))
-            return []
-        if found.task is None:
-            dispatcher.utter_message(text=found.reply, buttons=found.buttons or [])
+        found = await resolve_or_explain(tracker, rt, dispatcher)
+        if found is None or found.task is None:
             return []
         task = found.task
         dispatcher.utter_message(text=describe_status(
@@ -153,15 +162,12 @@ async def cancel_now(rt: Runtime, dispatcher: CollectingDispatcher, workflow_key
                      task_id: int) -> None:
     try:
         await rt.zadig.cancel_task(workflow_key, task_id)
-    except ZadigAPIError as exc:
-        if exc.is_already_finished:
-            dispatcher.utter_message(text=f"{workflow_key} #{task_id} 已经执行成功了，"
-                                          "Zadig 不允许取消已成功的任务。")
-            return
-        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务", changes_state=True))
-        return
     except ZadigError as exc:
-        dispatcher.utter_message(text=explain_zadig_error(exc, "取消任务", changes_state=True))
+        if isinstance(exc, ZadigAPIError) and exc.is_already_finished:
+            text = f"{workflow_key} #{task_id} 已经执行成功了，Zadig 不允许取消已成功的任务。"
+        else:
+            text = explain_zadig_error(exc, "取消任务", changes_state=True)
+        dispatcher.utter_message(text=text)
         return
     dispatcher.utter_message(text=f"🚫 已取消 {workflow_key} #{task_id}。"
                                   f"\n详情：{rt.task_link(workflow_key, task_id)}")
@@ -175,13 +181,8 @@ class ActionCancelTask(Action):
                   domain: DomainDict) -> List[EventType]:
         """Cancel the named or last task; production asks for confirmation first."""
         rt = runtime()
-        try:
-            found = await find_task(tracker, rt)
-        except ZadigError as exc:
-            dispatcher.utter_message(text=explain_zadig_error(exc, "查询任务"))
-            return []
-        if found.task is None:
-            dispatcher.utter_message(text=found.reply, buttons=found.buttons or [])
+        found = await resolve_or_explain(tracker, rt, dispatcher)
+        if found is None or found.task is None:
             return []
         task = found.task
         if task.is_terminal:

@@ -128,8 +128,8 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Task:
-    """One custom-workflow task as `GET /openapi/workflows/custom/task` shows it."""
+class TaskSummary:
+    """One row of a workflow's task history (no stages)."""
 
     task_id: int
     workflow_key: str
@@ -140,29 +140,36 @@ class Task:
     create_time: Optional[int] = None
     start_time: Optional[int] = None
     end_time: Optional[int] = None
+
+    @classmethod
+    def from_api(cls, data: Dict[str, Any]) -> "TaskSummary":
+        return cls(**_summary_fields(data))
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def _summary_fields(data: Dict[str, Any]) -> Dict[str, Any]:
+    key, name, project = _workflow_identity(data)
+    return dict(task_id=int(data.get("task_id") or 0), workflow_key=key, workflow_name=name,
+                project_key=project, status=_text(data.get("status")),
+                task_creator=_text(data.get("task_creator")),
+                create_time=_time(data.get("create_time")),
+                start_time=_time(data.get("start_time")), end_time=_time(data.get("end_time")))
+
+
+@dataclass(frozen=True)
+class Task(TaskSummary):
+    """One custom-workflow task as `GET /openapi/workflows/custom/task` shows it."""
+
     error: str = ""
     stages: Tuple[Stage, ...] = ()
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Task":
-        key, name, project = _workflow_identity(data)
-        return cls(
-            task_id=int(data.get("task_id") or 0),
-            workflow_key=key,
-            workflow_name=name,
-            project_key=project,
-            status=_text(data.get("status")),
-            task_creator=_text(data.get("task_creator")),
-            create_time=_time(data.get("create_time")),
-            start_time=_time(data.get("start_time")),
-            end_time=_time(data.get("end_time")),
-            error=_text(data.get("error")),
-            stages=tuple(Stage.from_api(s) for s in _items(data.get("stages"))),
-        )
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return cls(**_summary_fields(data), error=_text(data.get("error")),
+                   stages=tuple(Stage.from_api(s) for s in _items(data.get("stages"))))
 
     @property
     def is_running(self) -> bool:
@@ -184,40 +191,6 @@ class Task:
     @property
     def failed_stage(self) -> Optional[Stage]:
         return next((s for s in self.stages if s.status in FAILED_STATUSES), None)
-
-
-@dataclass(frozen=True)
-class TaskSummary:
-    """One row of a workflow's task history (no stages)."""
-
-    task_id: int
-    workflow_key: str
-    workflow_name: str
-    project_key: str
-    status: str
-    task_creator: str = ""
-    create_time: Optional[int] = None
-    start_time: Optional[int] = None
-    end_time: Optional[int] = None
-
-    @classmethod
-    def from_api(cls, data: Dict[str, Any]) -> "TaskSummary":
-        key, name, project = _workflow_identity(data)
-        return cls(
-            task_id=int(data.get("task_id") or 0),
-            workflow_key=key,
-            workflow_name=name,
-            project_key=project,
-            status=_text(data.get("status")),
-            task_creator=_text(data.get("task_creator")),
-            create_time=_time(data.get("create_time")),
-            start_time=_time(data.get("start_time")),
-            end_time=_time(data.get("end_time")),
-        )
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
