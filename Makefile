@@ -9,6 +9,8 @@ export PYTHONWARNINGS := ignore
 # Quieter TensorFlow and SQLAlchemy start-up.
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# No usage reporting from a CI box or a bot server (and no network to send it anyway).
+export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: demo test setup train model unit validate nlu-gate stories e2e bench catalog-refresh \
         generate run actions shell clean

@@ -90,6 +90,7 @@ class Stack:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONWARNINGS": "ignore",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "RASA_TELEMETRY_ENABLED": "false",
         }
 
     def _endpoints_file(self) -> Path:
