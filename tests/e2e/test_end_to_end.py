@@ -134,10 +134,10 @@ def test_status_and_cancel(chat, zadig):
     got = collect(chat, has("详情"))
     assert has("notification-service → test")(got), texts(got)
     chat.say("取消刚才的发布")
-    got = collect(chat, has("已取消"))
+    got = collect(chat, lambda m: has("已取消 mall-test")(m) and has("发布已取消")(m))
     assert has("已取消 mall-test")(got), texts(got)
-    got = collect(chat, has("发布已取消"), timeout=10)
     assert has("发布已取消")(got), texts(got)  # the follow-up reports the cancelled task
+    assert len(triggers(zadig, "mall-test")) == 1
 
 
 def test_follow_up_after_the_session_webhook_expired(chat, zadig, stack):
