@@ -302,6 +302,14 @@ def _read_json(request: Request) -> Tuple[Optional[Any], Optional[HTTPResponse]]
         return None, _json({"error": "body is not JSON"}, 400)
 
 
+def _read_object(request: Request) -> Tuple[Dict[str, Any], Optional[HTTPResponse]]:
+    """A control request's JSON object, or the 400 answer for anything else."""
+    spec, error = _read_json(request)
+    if error is None and not isinstance(spec, dict):
+        error = _json({"error": "body must be a JSON object"}, 400)
+    return (spec if isinstance(spec, dict) else {}), error
+
+
 # --------------------------------------------------------------------- the app
 
 def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret",
@@ -334,11 +342,9 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
 
     @app.post("/_sim/say")
     async def say(request: Request) -> HTTPResponse:
-        spec, error = _read_json(request)
+        spec, error = _read_object(request)
         if error:
             return error
-        if not isinstance(spec, dict):
-            return _json({"error": "body must be a JSON object"}, 400)
         st = state()
         body, session = build_callback(st, request, spec)
         if spec.get("raw_body") is not None:
@@ -532,11 +538,9 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
 
     @app.post("/_sim/stream/say")
     async def stream_say(request: Request) -> HTTPResponse:
-        spec, error = _read_json(request)
+        spec, error = _read_object(request)
         if error:
             return error
-        if not isinstance(spec, dict):
-            return _json({"error": "body must be a JSON object"}, 400)
         st = state()
         client = st.live_stream_client()
         if client is None:
