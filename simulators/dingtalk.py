@@ -455,11 +455,9 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
 
     @app.post("/_sim/config")
     async def configure(request: Request) -> HTTPResponse:
-        data, error = _read_json(request)
+        data, error = _read_object(request)
         if error:
             return error
-        if not isinstance(data, dict):
-            return _json({"error": "body must be a JSON object"}, 400)
         cfg = state().config
         try:
             if "rate_limit" in data:
