@@ -19,16 +19,12 @@ from typing import Dict, List
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulators.stack import ChatClient, Ports, Stack  # noqa: E402
+from simulators.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
 
 REPLY_P95_TARGET_S = 2.0
 PARSE_P95_TARGET_MS = 100.0
 SENTENCES = ["把订单服务发到测试环境", "刚才的发布怎么样了", "有哪些服务", "帮助",
              "任务 3 怎么样了", "发布一下", "算了"]
-
-
-def newest_model() -> Path:
-    return sorted((ROOT / "models").glob("chatops-*.tar.gz"), key=lambda p: p.stat().st_mtime)[-1]
 
 
 def pct(values: List[float], q: float) -> float:
@@ -88,6 +84,8 @@ def reply_latency(model: Path) -> Dict[str, float]:
 
 def main() -> int:
     model = Path(sys.argv[1]) if len(sys.argv) > 1 else newest_model()
+    if model is None:
+        sys.exit("no model in models/: run `make model` first")
     result = {"model": model.name, **asyncio.run(nlu_speed(model)), **reply_latency(model)}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

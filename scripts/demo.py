@@ -24,16 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from simulators.stack import ChatClient, Ports, Stack  # noqa: E402
+from simulators.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
 
 DTMD = re.compile(r"\[([^\]]+)\]\(dtmd://dingtalkclient/sendMessage\?content=[^)]*\)")
-
-
-def latest_model() -> Path:
-    models = sorted((ROOT / "models").glob("chatops-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        sys.exit("no model in models/: run `make demo` (it trains one) or scripts/bootstrap.sh model")
-    return models[-1]
 
 
 def render(message: dict) -> str:
@@ -73,7 +66,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    model = args.model or latest_model()
+    model = args.model or newest_model()
+    if model is None:
+        sys.exit("no model in models/: run `make demo` (it trains one) or scripts/bootstrap.sh model")
     print(f"starting the demo with {model.name}: Zadig simulator :7070, DingTalk simulator :7080,"
           " action server :5055, Rasa :5005 (loading the model takes about a minute) ...",
           flush=True)

@@ -8,8 +8,10 @@ delivers over its Stream gateway instead of signed HTTP callbacks.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -21,6 +23,12 @@ from simulators.process import ROOT, ServerProcess, free_port, python_module
 VENV_BIN = Path(sys.executable).parent
 STREAM_PYTHON = ROOT / ".venv-stream" / "bin" / "python"
 WEBHOOK_TOKEN = "demo-zadig-webhook-token"  # simulator <-> bot only; not a secret
+
+
+def newest_model() -> Optional[Path]:
+    """The most recently trained or reused model in models/ (bootstrap touches the one it uses)."""
+    models = sorted((ROOT / "models").glob("chatops-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
 
 
 @dataclass
@@ -148,9 +156,6 @@ class Stack:
         return proc
 
     def _spawn_sidecar(self, env: Dict[str, str]) -> None:
-        import subprocess
-        import time
-
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / "stream-sidecar.log", "ab")
         sidecar_env = {**os.environ, **env, "BOT_WEBHOOK_URL": self.bot_webhook,

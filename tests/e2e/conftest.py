@@ -12,25 +12,22 @@ from typing import Callable, Dict, List
 import httpx
 import pytest
 
-from simulators.process import ROOT
-from simulators.stack import STREAM_PYTHON, ChatClient, Ports, Stack
+from simulators.stack import STREAM_PYTHON, ChatClient, Ports, Stack, newest_model
 
 _ids = itertools.count(1)
 
 
-def newest_model() -> Path:
+def model_under_test() -> Path:
     chosen = os.environ.get("CHATOPS_MODEL")
-    if chosen:
-        return Path(chosen)
-    models = sorted((ROOT / "models").glob("chatops-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
+    model = Path(chosen) if chosen else newest_model()
+    if model is None:
         pytest.fail("no trained model in models/: run `make model` (make e2e does) first")
-    return models[-1]
+    return model
 
 
 @pytest.fixture(scope="session")
 def stack():
-    s = Stack(model=newest_model(), ports=Ports.free(), waiting_seconds=0.3,
+    s = Stack(model=model_under_test(), ports=Ports.free(), waiting_seconds=0.3,
               running_seconds=1.5, followup_interval=0.5, stream=STREAM_PYTHON.exists(),
               send_per_minute=600)
     s.start()
