@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVa
 from rasa_sdk import Tracker
 
 from chatops.catalog import Catalog, load_catalog
+from chatops.formatting import task_url
 from chatops.settings import Settings, get_settings
 from chatops.state import FollowupStore
 from chatops.zadig.client import ZadigClient
@@ -53,8 +54,6 @@ class Runtime:
         return value
 
     def task_link(self, workflow_key: str, task_id: int) -> str:
-        from chatops.formatting import task_url
-
         return task_url(self.settings.zadig_web_url, self.catalog.project_key, workflow_key,
                         task_id)
 

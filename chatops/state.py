@@ -166,6 +166,7 @@ class SeenMessages:
     def __init__(self, path: Path | str, keep_seconds: float = 7 * 24 * 3600) -> None:
         self._conn = connect(path)
         self._keep = keep_seconds
+        self._next_prune = 0.0
 
     def close(self) -> None:
         self._conn.close()
@@ -175,6 +176,7 @@ class SeenMessages:
         now = time.time() if now is None else now
         cur = self._conn.execute("INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) "
                                  "VALUES (?, ?)", (msg_id, now))
-        if cur.rowcount == 1 and int(now) % 97 == 0:  # occasional pruning, off the hot path
+        if cur.rowcount == 1 and now >= self._next_prune:  # a few times per keep period
             self._conn.execute("DELETE FROM seen_messages WHERE seen_at<?", (now - self._keep,))
+            self._next_prune = now + self._keep / 10
         return cur.rowcount == 1

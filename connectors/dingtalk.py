@@ -183,12 +183,3 @@ class DingTalkInput(InputChannel):
         except Exception:
             logger.exception("processing DingTalk message %s failed", message.message_id)
             await output.send_text_message(message.sender_id, PROCESSING_FAILED)
-
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
-        try:
-            return metadata_for(parse_message(request.body or b""))
-        except MalformedMessage:
-            return None
-
-    def get_output_channel(self) -> Optional[OutputChannel]:
-        return None

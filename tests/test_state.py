@@ -197,7 +197,7 @@ def test_old_message_ids_are_pruned_eventually(db: Path):
     seen = SeenMessages(db, keep_seconds=100)
     try:
         assert seen.first_time("old", now=T0)
-        prune_at = (int(T0) // 97 + 5) * 97.0  # a second at which pruning runs
+        prune_at = T0 + 100 + 10  # past keep_seconds and the pruning interval (keep/10)
         assert seen.first_time("new", now=prune_at)
         assert seen.first_time("old", now=prune_at + 1) is True
         assert seen.first_time("new", now=prune_at + 1) is False
