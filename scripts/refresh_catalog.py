@@ -25,7 +25,8 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar)
 
 import httpx
 
@@ -36,6 +37,9 @@ from chatops.settings import Settings, SettingsError, get_settings
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import ZadigAuthError, ZadigError, ZadigUnavailable
 from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
+
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Discovered:
@@ -94,19 +98,29 @@ def _registry(catalog: Catalog, registries: Sequence[RegistryInfo], report: List
     return default
 
 
+def _acceptable(found: Iterable[Tuple[str, T]], kind: str, noun: str, known: Mapping[str, object],
+                taken: Dict[str, str], report: List[str]) -> Dict[str, T]:
+    """What Zadig listed that the catalog can hold: valid names not already used for
+    something else (first occurrence wins); each skipped one is reported."""
+    listed: Dict[str, T] = {}
+    for name, info in found:
+        if not _valid_name(name):
+            report.append(f"warning: skipped Zadig {kind} '{name}': catalog {noun} must be "
+                          "lower-case letters, digits and '-'")
+        elif name not in known and taken.get(name.lower()):
+            report.append(f"warning: skipped Zadig {kind} '{name}': the catalog already "
+                          f"uses that name for {taken[name.lower()]}")
+        else:
+            listed.setdefault(name, info)
+    return listed
+
+
 def _merge_environments(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
                         report: List[str]) -> Dict[str, Environment]:
     details = {w.workflow_key: w for w in discovered.workflows}
-    listed: Dict[str, EnvironmentInfo] = {}
-    for info in discovered.environments:
-        if not _valid_name(info.key):
-            report.append(f"warning: skipped Zadig environment '{info.key}': catalog keys must be "
-                          "lower-case letters, digits and '-'")
-        elif info.key not in catalog.environments and taken.get(info.key.lower()):
-            report.append(f"warning: skipped Zadig environment '{info.key}': the catalog already "
-                          f"uses that name for {taken[info.key.lower()]}")
-        else:
-            listed.setdefault(info.key, info)
+    listed: Dict[str, EnvironmentInfo] = _acceptable(
+        ((info.key, info) for info in discovered.environments), "environment", "keys",
+        catalog.environments, taken, report)
 
     result: Dict[str, Environment] = {}
     for key, env in catalog.environments.items():
@@ -178,16 +192,9 @@ def _conventional_jobs(catalog: Catalog) -> Tuple[str, str]:
 
 def _merge_services(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
                     report: List[str]) -> Dict[str, Service]:
-    listed: Dict[str, ServiceInfo] = {}
-    for info in discovered.services:
-        if not _valid_name(info.name):
-            report.append(f"warning: skipped Zadig service '{info.name}': catalog names must be "
-                          "lower-case letters, digits and '-'")
-        elif info.name not in catalog.services and taken.get(info.name.lower()):
-            report.append(f"warning: skipped Zadig service '{info.name}': the catalog already "
-                          f"uses that name for {taken[info.name.lower()]}")
-        else:
-            listed.setdefault(info.name, info)
+    listed: Dict[str, ServiceInfo] = _acceptable(
+        ((info.name, info) for info in discovered.services), "service", "names",
+        catalog.services, taken, report)
 
     result: Dict[str, Service] = {}
     for name, svc in catalog.services.items():
