@@ -158,6 +158,10 @@ class ActionQueryStatus(Action):
         return []
 
 
+def already_ended(task: Task) -> str:
+    return f"{task.workflow_key} #{task.task_id} 已经结束（{status_label(task.status)}），不需要取消。"
+
+
 async def cancel_now(rt: Runtime, dispatcher: CollectingDispatcher, workflow_key: str,
                      task_id: int) -> None:
     try:
@@ -186,8 +190,7 @@ class ActionCancelTask(Action):
             return []
         task = found.task
         if task.is_terminal:
-            dispatcher.utter_message(text=f"{task.workflow_key} #{task.task_id} 已经结束"
-                                          f"（{status_label(task.status)}），不需要取消。")
+            dispatcher.utter_message(text=already_ended(task))
             return []
         env = rt.catalog.environment_of_workflow(task.workflow_key)
         if env is not None and env.production:
@@ -238,8 +241,7 @@ class ActionAffirm(Action):
             dispatcher.utter_message(text=explain_zadig_error(exc, "查询任务"))
             return clear
         if task.is_terminal:  # it ended while we were asking: cancelling would rewrite its status
-            dispatcher.utter_message(text=f"{task.workflow_key} #{task.task_id} 已经结束"
-                                          f"（{status_label(task.status)}），不需要取消了。")
+            dispatcher.utter_message(text=already_ended(task))
             return clear
         await cancel_now(rt, dispatcher, *pending)
         return clear
