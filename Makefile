@@ -49,7 +49,7 @@ stories: model
 
 e2e: model
 	scripts/bootstrap.sh stream
-	$(PY) -m pytest -q -m e2e tests/e2e tests/connectors/test_stream_sidecar.py
+	$(PY) -m pytest -q -m e2e tests/e2e tests/stream_sidecar
 
 bench: model
 	$(PY) -m bench.run

@@ -19,7 +19,7 @@ from typing import Dict, List
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulators.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
+from devstack.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
 
 REPLY_P95_TARGET_S = 2.0
 PARSE_P95_TARGET_MS = 100.0

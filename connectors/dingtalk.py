@@ -1,7 +1,7 @@
 """DingTalk input channel for Rasa: ``POST /webhooks/dingtalk/webhook``, ``GET /webhooks/dingtalk/``.
 
 HTTP mode: DingTalk posts each message here, signed (headers ``timestamp``/``sign``).
-Stream mode: ``connectors/stream_sidecar`` receives over DingTalk's WebSocket and posts the same
+Stream mode: ``stream_sidecar`` receives over DingTalk's WebSocket and posts the same
 JSON here, signed the same way, so both modes share this one code path.
 
 Every request is verified before anything else; the reply is an immediate ``200`` and the

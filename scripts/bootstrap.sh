@@ -83,7 +83,7 @@ ensure_model() {
 ensure_stream() {
   # dingtalk-stream needs websockets>=11 and aiohttp>=3.10; Rasa 3.6 pins both lower, so the
   # Stream sidecar gets its own environment (any Python >= 3.8).
-  local req=connectors/stream_sidecar/requirements.txt want
+  local req=stream_sidecar/requirements.txt want
   want=$(sha256sum "$req" | cut -d' ' -f1)
   if [ -x .venv-stream/bin/python ] && [ "$(cat .venv-stream/.requirements.sha256 2>/dev/null)" = "$want" ]; then
     return

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from simulators.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
+from devstack.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
 
 DTMD = re.compile(r"\[([^\]]+)\]\(dtmd://dingtalkclient/sendMessage\?content=[^)]*\)")
 

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List
 import httpx
 import pytest
 
-from simulators.stack import STREAM_PYTHON, ChatClient, Ports, Stack, newest_model
+from devstack.stack import STREAM_PYTHON, ChatClient, Ports, Stack, newest_model
 
 _ids = itertools.count(1)
 

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from simulators.stack import ChatClient
+from devstack.stack import ChatClient
 from tests.e2e.conftest import collect, has, texts, triggers
 
 pytestmark = pytest.mark.e2e

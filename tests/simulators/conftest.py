@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List
 import httpx
 import pytest
 
-from simulators.process import ServerProcess, free_port, python_module
+from devstack.process import ServerProcess, free_port, python_module
 
 TOKEN = "test-zadig-token"
 REGISTRY = "https://harbor.example.com/mall"

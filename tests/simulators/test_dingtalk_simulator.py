@@ -14,7 +14,7 @@ from chatops.dingtalk.inbound import MalformedMessage, ReplyTarget, parse_messag
 from chatops.dingtalk.messages import markdown_message, text_message
 from chatops.dingtalk.sender import DeliveryFailed, DingTalkSender
 from chatops.dingtalk.signing import SignatureError, verify_request
-from simulators.process import ServerProcess, free_port, python_module
+from devstack.process import ServerProcess, free_port, python_module
 
 APP_KEY = "demo-app-key"
 APP_SECRET = "demo-app-secret"

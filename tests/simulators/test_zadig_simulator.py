@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from chatops.catalog import parse_catalog
-from simulators.process import free_port
+from devstack.process import free_port
 from simulators.zadig_world import World, WorldConfig, ZadigError
 
 # Must match the simulator process started in conftest (tests/simulators has no __init__.py, so

@@ -22,7 +22,7 @@ Environment:
                              is imported, so it must be in the environment before this process
                              starts (tests point it at ``simulators/dingtalk.py``).
 
-Run: ``.venv-stream/bin/python connectors/stream_sidecar/sidecar.py`` (runs until SIGINT/SIGTERM).
+Run: ``.venv-stream/bin/python stream_sidecar/sidecar.py`` (runs until SIGINT/SIGTERM).
 
 Standalone on purpose: it must not import rasa or chatops, which live in the other venv.
 """

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import httpx
 
-from simulators.process import ROOT, ServerProcess, free_port, python_module
+from devstack.process import ROOT, ServerProcess, free_port, python_module
 
 VENV_BIN = Path(sys.executable).parent
 STREAM_PYTHON = ROOT / ".venv-stream" / "bin" / "python"
@@ -160,8 +160,7 @@ class Stack:
         log = open(self.log_dir / "stream-sidecar.log", "ab")
         sidecar_env = {**os.environ, **env, "BOT_WEBHOOK_URL": self.bot_webhook,
                        "DINGTALK_OPENAPI_ENDPOINT": self.dingtalk_url}
-        proc = subprocess.Popen([str(STREAM_PYTHON), str(ROOT / "connectors" / "stream_sidecar"
-                                                         / "sidecar.py")],
+        proc = subprocess.Popen([str(STREAM_PYTHON), str(ROOT / "stream_sidecar" / "sidecar.py")],
                                 cwd=ROOT, env=sidecar_env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         log.close()

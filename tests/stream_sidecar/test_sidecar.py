@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from chatops.dingtalk.signing import SignatureError, verify_request
-from simulators.process import ROOT, ServerProcess, free_port, python_module
+from devstack.process import ROOT, ServerProcess, free_port, python_module
 
 STREAM_PYTHON = ROOT / ".venv-stream" / "bin" / "python"
-SIDECAR = ROOT / "connectors" / "stream_sidecar" / "sidecar.py"
+SIDECAR = ROOT / "stream_sidecar" / "sidecar.py"
 
 pytestmark = [
     pytest.mark.e2e,
