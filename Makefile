@@ -12,17 +12,18 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # No usage reporting from a CI box or a bot server (and no network to send it anyway).
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: demo test setup train model unit validate nlu-gate stories e2e bench catalog-refresh \
-        generate run actions shell clean
+.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e bench \
+        catalog-refresh generate run actions shell clean
 
 ## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite), with a chat prompt
 demo: model
 	$(PY) -m scripts.demo
 
-## test: every test (unit, data validation, NLU gate on the held-out set, conversation tests, end to end)
+## test: every test (lint, unit, data validation, NLU gate on the held-out set, conversation
+## tests, end to end)
 test: model
 	$(PY) scripts/generate_nlu.py --check
-	$(MAKE) --no-print-directory validate unit nlu-gate stories e2e
+	$(MAKE) --no-print-directory lint validate unit nlu-gate stories e2e
 
 setup:
 	@scripts/bootstrap.sh venv
@@ -32,6 +33,15 @@ model train:
 
 generate: setup
 	$(PY) scripts/generate_nlu.py
+
+## lint: ruff's checks and its formatter (one formatting policy: `ruff format`, 100 columns)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## types: mypy (the flags of --strict for chatops/, the plain-Python core)
+types: setup
+	$(VENV)/bin/mypy
 
 validate: setup
 	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warnings

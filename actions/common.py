@@ -3,6 +3,7 @@
 rasa_sdk imports every module under actions/ at start-up, so nothing here touches the
 environment, a file or a socket until an action first runs (`runtime()`).
 """
+
 from __future__ import annotations
 
 import time
@@ -38,13 +39,15 @@ class Runtime:
         return cls(
             settings=settings,
             catalog=load_catalog(settings.catalog_path),
-            zadig=ZadigClient(settings.zadig_base_url, settings.zadig_token,
-                              timeout=settings.zadig_timeout),
+            zadig=ZadigClient(
+                settings.zadig_base_url, settings.zadig_token, timeout=settings.zadig_timeout
+            ),
             store=FollowupStore(settings.state_db),
         )
 
-    async def cached(self, key: str, load: Callable[[], Awaitable[T]],
-                     ttl: float = DISCOVERY_TTL_SECONDS) -> T:
+    async def cached(
+        self, key: str, load: Callable[[], Awaitable[T]], ttl: float = DISCOVERY_TTL_SECONDS
+    ) -> T:
         """``load()`` at most once per ``ttl`` seconds; failures are not cached."""
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
@@ -54,8 +57,9 @@ class Runtime:
         return value
 
     def task_link(self, workflow_key: str, task_id: int) -> str:
-        return task_url(self.settings.zadig_web_url, self.catalog.project_key, workflow_key,
-                        task_id)
+        return task_url(
+            self.settings.zadig_web_url, self.catalog.project_key, workflow_key, task_id
+        )
 
 
 _runtime: Optional[Runtime] = None

@@ -1,4 +1,5 @@
 """The deploy form: ask for what is missing, confirm production, trigger Zadig, promise a result."""
+
 from __future__ import annotations
 
 import logging
@@ -9,8 +10,14 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import (choice_buttons, conversation_id, first_value, reply_target, runtime,
-                            task_ref)
+from actions.common import (
+    choice_buttons,
+    conversation_id,
+    first_value,
+    reply_target,
+    runtime,
+    task_ref,
+)
 from chatops.formatting import explain_zadig_error
 from chatops.zadig.errors import ZadigError, ZadigNotFound
 
@@ -37,26 +44,34 @@ class ValidateDeployForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_deploy_form"
 
-    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+    async def required_slots(
+        self,
+        domain_slots: List[Text],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Text]:
         """``confirmed`` (an explicit 确认) is only required for production environments."""
         env = runtime().catalog.environment(first_value(tracker.get_slot("environment")))
         if env is not None and env.production:
             return list(domain_slots)
         return [slot for slot in domain_slots if slot != "confirmed"]
 
-    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: DomainDict) -> List[EventType]:
+    async def get_validation_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Also validate ``branch``: it is optional, and rasa_sdk only validates required slots."""
         events = await super().get_validation_events(dispatcher, tracker, domain)
         if "branch" in tracker.slots_to_validate():
-            result = await self.validate_branch(tracker.get_slot("branch"), dispatcher, tracker,
-                                                domain)
+            result = await self.validate_branch(
+                tracker.get_slot("branch"), dispatcher, tracker, domain
+            )
             events += [SlotSet(slot, value) for slot, value in result.items()]
         return events
 
-    async def validate_service(self, value: Any, dispatcher: CollectingDispatcher,
-                               tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_service(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         """A catalog service (by name or alias), or say what was not found and what is close."""
         wanted = first_value(value)
         catalog = runtime().catalog
@@ -68,8 +83,9 @@ class ValidateDeployForm(FormValidationAction):
         dispatcher.utter_message(text=f"没有找到 {wanted}{hint}")
         return {"service": None}
 
-    async def validate_environment(self, value: Any, dispatcher: CollectingDispatcher,
-                                   tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_environment(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         wanted = first_value(value)
         env = runtime().catalog.environment(wanted)
         if env is None:
@@ -80,16 +96,18 @@ class ValidateDeployForm(FormValidationAction):
         # A confirmation given for another environment does not carry over.
         return {"environment": env.key, "confirmed": None}
 
-    async def validate_branch(self, value: Any, dispatcher: CollectingDispatcher,
-                              tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_branch(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         branch = first_value(value)
         if not valid_branch(branch):
             dispatcher.utter_message(text=f"分支名 {branch!r} 不合法，我会用环境的默认分支。")
             return {"branch": None}
         return {"branch": branch}
 
-    async def validate_confirmed(self, value: Any, dispatcher: CollectingDispatcher,
-                                 tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         return {"confirmed": True if value is True else None}
 
 
@@ -97,14 +115,16 @@ class ActionAskService(Action):
     def name(self) -> Text:
         return "action_ask_service"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Ask which service, offering every catalog service as a one-tap choice."""
         services = runtime().catalog.services.values()
         names = " / ".join(f"{s.name}（{s.label}）" for s in services)
         dispatcher.utter_message(
             text=f"发布哪个服务？可选：{names}",
-            buttons=choice_buttons([(f"{s.name}（{s.label}）", s.name) for s in services]))
+            buttons=choice_buttons([(f"{s.name}（{s.label}）", s.name) for s in services]),
+        )
         return []
 
 
@@ -112,13 +132,15 @@ class ActionAskEnvironment(Action):
     def name(self) -> Text:
         return "action_ask_environment"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Ask which environment, listing the catalog's environments."""
         envs = runtime().catalog.environments.values()
         dispatcher.utter_message(
             text=f"发布到哪个环境？可选：{environment_choices()}",
-            buttons=choice_buttons([(f"{e.key}（{e.label}）", e.key) for e in envs]))
+            buttons=choice_buttons([(f"{e.key}（{e.label}）", e.key) for e in envs]),
+        )
         return []
 
 
@@ -126,21 +148,27 @@ class ActionAskConfirmed(Action):
     def name(self) -> Text:
         return "action_ask_confirmed"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Summarise a production deploy and ask for an explicit yes."""
-        plan = runtime().catalog.plan(first_value(tracker.get_slot("service")) or "",
-                                      first_value(tracker.get_slot("environment")) or "",
-                                      first_value(tracker.get_slot("branch")))
+        plan = runtime().catalog.plan(
+            first_value(tracker.get_slot("service")) or "",
+            first_value(tracker.get_slot("environment")) or "",
+            first_value(tracker.get_slot("branch")),
+        )
         env = runtime().catalog.environment(plan.env_name)
         dispatcher.utter_message(
-            text=(f"⚠️ 这是生产环境发布，请确认：\n"
-                  f"- 服务：{plan.service_name}\n"
-                  f"- 环境：{plan.env_name}（{env.label if env else plan.env_name}）\n"
-                  f"- 工作流：{plan.workflow_key}\n"
-                  f"- 分支：{plan.branch}\n"
-                  f"回复“确认”开始发布，回复“不发了”放弃。"),
-            buttons=choice_buttons([("确认发布", "确认"), ("不发了", "不发了")]))
+            text=(
+                f"⚠️ 这是生产环境发布，请确认：\n"
+                f"- 服务：{plan.service_name}\n"
+                f"- 环境：{plan.env_name}（{env.label if env else plan.env_name}）\n"
+                f"- 工作流：{plan.workflow_key}\n"
+                f"- 分支：{plan.branch}\n"
+                f"回复“确认”开始发布，回复“不发了”放弃。"
+            ),
+            buttons=choice_buttons([("确认发布", "确认"), ("不发了", "不发了")]),
+        )
         return []
 
 
@@ -148,8 +176,9 @@ class ActionSubmitDeploy(Action):
     def name(self) -> Text:
         return "action_submit_deploy"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Trigger the catalog's workflow, reply with the task, and register the follow-up."""
         rt = runtime()
         service = first_value(tracker.get_slot("service"))
@@ -164,8 +193,9 @@ class ActionSubmitDeploy(Action):
 
         branch = first_value(tracker.get_slot("branch"))
         if branch is not None and not valid_branch(branch):
-            dispatcher.utter_message(text=f"分支名 {branch!r} 不合法，改用 {env.key} 的默认分支 "
-                                          f"{env.branch}。")
+            dispatcher.utter_message(
+                text=f"分支名 {branch!r} 不合法，改用 {env.key} 的默认分支 {env.branch}。"
+            )
             branch = None
         plan = rt.catalog.plan(service, env.key, branch)
         try:
@@ -179,25 +209,40 @@ class ActionSubmitDeploy(Action):
             return reset_form_slots()
 
         target = reply_target(tracker)
-        rt.store.add(project_key=plan.project_key, workflow_key=task.workflow_key,
-                     task_id=task.task_id, service=plan.service_name,
-                     environment=plan.env_name, sender_id=tracker.sender_id,
-                     conversation_id=conversation_id(tracker), target=target)
-        promise = ("任务结束后我会在这里告诉你结果。" if target else
-                   "这个渠道收不到自动通知，可以随时问我“刚才的发布怎么样了”。")
+        rt.store.add(
+            project_key=plan.project_key,
+            workflow_key=task.workflow_key,
+            task_id=task.task_id,
+            service=plan.service_name,
+            environment=plan.env_name,
+            sender_id=tracker.sender_id,
+            conversation_id=conversation_id(tracker),
+            target=target,
+        )
+        promise = (
+            "任务结束后我会在这里告诉你结果。"
+            if target
+            else "这个渠道收不到自动通知，可以随时问我“刚才的发布怎么样了”。"
+        )
         dispatcher.utter_message(
-            text=(f"🚀 已开始发布 {plan.service_name} → {plan.env_name}（分支 {plan.branch}）\n"
-                  f"任务：{task.workflow_key} #{task.task_id}\n"
-                  f"详情：{rt.task_link(task.workflow_key, task.task_id)}\n{promise}"))
-        return [*reset_form_slots(), SlotSet("last_task", task_ref(task.workflow_key, task.task_id))]
+            text=(
+                f"🚀 已开始发布 {plan.service_name} → {plan.env_name}（分支 {plan.branch}）\n"
+                f"任务：{task.workflow_key} #{task.task_id}\n"
+                f"详情：{rt.task_link(task.workflow_key, task.task_id)}\n{promise}"
+            )
+        )
+        return [
+            *reset_form_slots(),
+            SlotSet("last_task", task_ref(task.workflow_key, task.task_id)),
+        ]
 
 
 class ActionStopDeploy(Action):
     def name(self) -> Text:
         return "action_stop_deploy"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """End the deploy form ("算了", "不发了") after utter_deploy_stopped said so."""
         return [ActiveLoop(None), *reset_form_slots(), SlotSet("requested_slot", None)]
-

@@ -1,9 +1,10 @@
 """Status and cancel requests about tasks, and the yes/no answer to a pending production cancel."""
+
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
 from typing import Any, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -11,8 +12,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import (Runtime, choice_buttons, conversation_id, latest_entity,
-                            parse_task_ref, runtime, task_ref)
+from actions.common import (
+    Runtime,
+    choice_buttons,
+    conversation_id,
+    latest_entity,
+    parse_task_ref,
+    runtime,
+    task_ref,
+)
 from chatops.formatting import describe_status, explain_zadig_error, status_label
 from chatops.zadig.errors import ZadigAPIError, ZadigError, ZadigNotFound
 from chatops.zadig.models import Task
@@ -60,15 +68,22 @@ async def find_task(tracker: Tracker, rt: Runtime) -> Found:
             return _found(rt, hits[0])
         if not hits:
             return Found(reply=f"没有找到任务 {number}。")
-        options = [(f"{h.workflow_key} #{number}",
-                    f"{catalog.environment_of_workflow(h.workflow_key).key}环境的任务{number}怎么样了")
-                   for h in hits if catalog.environment_of_workflow(h.workflow_key)]
-        return Found(reply=f"好几个环境都有任务 {number}，是哪个环境的？",
-                     buttons=choice_buttons(options))
+        options = [
+            (
+                f"{h.workflow_key} #{number}",
+                f"{catalog.environment_of_workflow(h.workflow_key).key}环境的任务{number}怎么样了",
+            )
+            for h in hits
+            if catalog.environment_of_workflow(h.workflow_key)
+        ]
+        return Found(
+            reply=f"好几个环境都有任务 {number}，是哪个环境的？", buttons=choice_buttons(options)
+        )
 
     if env is not None and named_service is not None:
-        return await _latest_of_service(rt, env.workflow, service.name if service else
-                                        named_service, env)
+        return await _latest_of_service(
+            rt, env.workflow, service.name if service else named_service, env
+        )
 
     if env is not None:
         task = await rt.zadig.latest_task(env.workflow, catalog.project_key)
@@ -78,8 +93,10 @@ async def find_task(tracker: Tracker, rt: Runtime) -> Found:
 
     if named_service is not None:
         label = service.name if service else named_service
-        options = [(f"{e.key}（{e.label}）", f"{label}在{e.key}环境的发布怎么样了")
-                   for e in catalog.environments.values()]
+        options = [
+            (f"{e.key}（{e.label}）", f"{label}在{e.key}环境的发布怎么样了")
+            for e in catalog.environments.values()
+        ]
         return Found(reply=f"要查 {label} 在哪个环境的发布？", buttons=choice_buttons(options))
 
     last = parse_task_ref(tracker.get_slot("last_task"))
@@ -89,7 +106,10 @@ async def find_task(tracker: Tracker, rt: Runtime) -> Found:
         if followup is not None:
             last = (followup.workflow_key, followup.task_id)
     if last is None:
-        return Found(reply="这个会话里我还没有发起过发布。可以说“任务 45 怎么样了”或“测试环境的订单服务发布成功了吗”。")
+        return Found(
+            reply="这个会话里我还没有发起过发布。可以说“任务 45 怎么样了”"
+            "或“测试环境的订单服务发布成功了吗”。"
+        )
     return await _by_id(rt, *last)
 
 
@@ -99,8 +119,7 @@ HISTORY_DEPTH = 10
 
 async def _latest_of_service(rt: Runtime, workflow_key: str, service: str, env: Any) -> Found:
     """The newest task of the environment's workflow that built/deployed this service."""
-    page = await rt.zadig.list_tasks(workflow_key, rt.catalog.project_key,
-                                     page_size=HISTORY_DEPTH)
+    page = await rt.zadig.list_tasks(workflow_key, rt.catalog.project_key, page_size=HISTORY_DEPTH)
     for summary in page.tasks:
         followup = rt.store.get(workflow_key, summary.task_id)
         if followup is not None and followup.service not in (None, service):
@@ -122,13 +141,16 @@ async def _by_id(rt: Runtime, workflow_key: str, task_id: int) -> Found:
 def _found(rt: Runtime, task: Task) -> Found:
     followup = rt.store.get(task.workflow_key, task.task_id)
     env = rt.catalog.environment_of_workflow(task.workflow_key)
-    return Found(task=task,
-                 service=followup.service if followup else None,
-                 environment=(followup.environment if followup else None) or (env.key if env else None))
+    return Found(
+        task=task,
+        service=followup.service if followup else None,
+        environment=(followup.environment if followup else None) or (env.key if env else None),
+    )
 
 
-async def resolve_or_explain(tracker: Tracker, rt: Runtime,
-                             dispatcher: CollectingDispatcher) -> Optional[Found]:
+async def resolve_or_explain(
+    tracker: Tracker, rt: Runtime, dispatcher: CollectingDispatcher
+) -> Optional[Found]:
     """The task the message means, or None after telling the user why there is none."""
     try:
         found = await find_task(tracker, rt)
@@ -145,25 +167,35 @@ class ActionQueryStatus(Action):
     def name(self) -> Text:
         return "action_query_status"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Status, stage progress, duration and link of the task the user means."""
         rt = runtime()
         found = await resolve_or_explain(tracker, rt, dispatcher)
         if found is None or found.task is None:
             return []
         task = found.task
-        dispatcher.utter_message(text=describe_status(
-            task, rt.task_link(task.workflow_key, task.task_id), found.service, found.environment))
+        dispatcher.utter_message(
+            text=describe_status(
+                task,
+                rt.task_link(task.workflow_key, task.task_id),
+                found.service,
+                found.environment,
+            )
+        )
         return []
 
 
 def already_ended(task: Task) -> str:
-    return f"{task.workflow_key} #{task.task_id} 已经结束（{status_label(task.status)}），不需要取消。"
+    return (
+        f"{task.workflow_key} #{task.task_id} 已经结束（{status_label(task.status)}），不需要取消。"
+    )
 
 
-async def cancel_now(rt: Runtime, dispatcher: CollectingDispatcher, workflow_key: str,
-                     task_id: int) -> None:
+async def cancel_now(
+    rt: Runtime, dispatcher: CollectingDispatcher, workflow_key: str, task_id: int
+) -> None:
     try:
         await rt.zadig.cancel_task(workflow_key, task_id)
     except ZadigError as exc:
@@ -173,16 +205,18 @@ async def cancel_now(rt: Runtime, dispatcher: CollectingDispatcher, workflow_key
             text = explain_zadig_error(exc, "取消任务", changes_state=True)
         dispatcher.utter_message(text=text)
         return
-    dispatcher.utter_message(text=f"🚫 已取消 {workflow_key} #{task_id}。"
-                                  f"\n详情：{rt.task_link(workflow_key, task_id)}")
+    dispatcher.utter_message(
+        text=f"🚫 已取消 {workflow_key} #{task_id}。\n详情：{rt.task_link(workflow_key, task_id)}"
+    )
 
 
 class ActionCancelTask(Action):
     def name(self) -> Text:
         return "action_cancel_task"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Cancel the named or last task; production asks for confirmation first."""
         rt = runtime()
         found = await resolve_or_explain(tracker, rt, dispatcher)
@@ -195,9 +229,12 @@ class ActionCancelTask(Action):
         env = rt.catalog.environment_of_workflow(task.workflow_key)
         if env is not None and env.production:
             dispatcher.utter_message(
-                text=(f"⚠️ {task.workflow_key} #{task.task_id} 是生产环境的发布"
-                      f"（{status_label(task.status)}），确定要取消吗？"),
-                buttons=choice_buttons([("确认取消", "确认"), ("不取消", "不用了")]))
+                text=(
+                    f"⚠️ {task.workflow_key} #{task.task_id} 是生产环境的发布"
+                    f"（{status_label(task.status)}），确定要取消吗？"
+                ),
+                buttons=choice_buttons([("确认取消", "确认"), ("不取消", "不用了")]),
+            )
             return [SlotSet("pending_cancel", pending_cancel(task.workflow_key, task.task_id))]
         await cancel_now(rt, dispatcher, task.workflow_key, task.task_id)
         return []
@@ -226,13 +263,16 @@ class ActionAffirm(Action):
     def name(self) -> Text:
         return "action_affirm"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """A yes outside the deploy form: carries out a fresh pending production cancel."""
         pending = parse_pending_cancel(tracker.get_slot("pending_cancel"))
         clear = [SlotSet("pending_cancel", None)] if tracker.get_slot("pending_cancel") else []
         if pending is None:
-            dispatcher.utter_message(text="现在没有等你确认的操作。要发布的话可以说“把订单服务发到测试环境”。")
+            dispatcher.utter_message(
+                text="现在没有等你确认的操作。要发布的话可以说“把订单服务发到测试环境”。"
+            )
             return clear
         rt = runtime()
         try:
@@ -251,8 +291,9 @@ class ActionDeny(Action):
     def name(self) -> Text:
         return "action_deny"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """A no outside the deploy form: drops a pending production cancel, if any."""
         if tracker.get_slot("pending_cancel"):
             dispatcher.utter_message(text="好的，不取消，任务继续执行。")

@@ -17,6 +17,7 @@ Writes bench/results/nlu_variants.json and bench/results/nlu_variants.md (after 
 Usage: python bench/nlu_variants.py [--only shipped tf-free] [--skip-train]
        python bench/nlu_variants.py --render-only [--conclusion file.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ TRAIN_TIMEOUT_S = 1200
 
 def env() -> Dict[str, str]:
     e = dict(os.environ)
-    e.update(PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="2",
-             RASA_TELEMETRY_ENABLED="false")
+    e.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONWARNINGS="ignore",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        RASA_TELEMETRY_ENABLED="false",
+    )
     return e
 
 
@@ -75,25 +80,36 @@ def train(name: str) -> Dict[str, Any]:
     cache = WORK / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
     model.unlink(missing_ok=True)
-    cmd = [str(Path(sys.executable).parent / "rasa"), "train", "nlu",
-           "--config", str(CONFIGS / f"{name}.yml"), "--nlu", "data",
-           "--out", str(WORK), "--fixed-model-name", name]
+    cmd = [
+        str(Path(sys.executable).parent / "rasa"),
+        "train",
+        "nlu",
+        "--config",
+        str(CONFIGS / f"{name}.yml"),
+        "--nlu",
+        "data",
+        "--out",
+        str(WORK),
+        "--fixed-model-name",
+        name,
+    ]
     e = env()
     e["RASA_CACHE_DIRECTORY"] = str(cache)  # cold cache; keeps /work/main/.rasa untouched
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=e, capture_output=True, text=True,
-                              timeout=TRAIN_TIMEOUT_S)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=e, capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S
+        )
         seconds = time.perf_counter() - started
         rc, out = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
         seconds, rc = time.perf_counter() - started, -1
-        out = f"timed out after {TRAIN_TIMEOUT_S}s\n{exc.stdout or ''}{exc.stderr or ''}"
+        out = f"timed out after {TRAIN_TIMEOUT_S}s\n{exc.stdout!r}{exc.stderr!r}"
     (WORK / f"{name}-train.log").write_text(out, encoding="utf-8")
     shutil.rmtree(cache, ignore_errors=True)
     result: Dict[str, Any] = {"train_s": round(seconds, 1), "model": str(model)}
     if rc != 0 or not model.exists():
-        errors = [l for l in out.splitlines() if "Error" in l or "Exception" in l]
+        errors = [line for line in out.splitlines() if "Error" in line or "Exception" in line]
         result["error"] = (errors[-1] if errors else (out.strip().splitlines() or ["?"])[-1])[:300]
     else:
         result["model_mb"] = round(model.stat().st_size / 1e6, 1)
@@ -108,11 +124,11 @@ def evaluate_child(model: Path, out: Path, dest: Path) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     t0 = time.perf_counter()
     from rasa.core.agent import Agent
+
     import_s = time.perf_counter() - t0
     tf_before = "tensorflow" in sys.modules
-    from rasa.utils.log_utils import configure_structlog
-
     import nlu_report
+    from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # as nlu_report.main: no per-example debug logs
     logging.getLogger().setLevel(logging.WARNING)
@@ -146,40 +162,61 @@ def evaluate_child(model: Path, out: Path, dest: Path) -> None:
     eval_s = time.perf_counter() - t1
 
     reports = (raw.get("result") or {}).get("entity_evaluation") or {}
-    extractor = next((x for x in EXTRACTOR_PREFERENCE if x in reports),
-                     next(iter(sorted(reports)), None))
+    extractor = next(
+        (x for x in EXTRACTOR_PREFERENCE if x in reports), next(iter(sorted(reports)), None)
+    )
     micro = (reports.get(extractor) or {}).get("report", {}).get("micro avg", {})
     bot = result["bot"]
-    dest.write_text(json.dumps({
-        "import_rasa_s": round(import_s, 1),
-        "load_s": round(loads[0], 1) if loads else None,
-        "tensorflow_imported": {"before_load": tf_before,
-                                "after_load": "tensorflow" in sys.modules},
-        "eval_s": round(eval_s - (loads[0] if loads else 0.0), 1),
-        "rasa_intent_accuracy": result["rasa"]["intent_accuracy"],
-        "rasa_entity_extractor": extractor,
-        "rasa_entity_reports": sorted(reports),
-        "rasa_entity_precision": round(micro.get("precision", 0.0), 4),
-        "rasa_entity_recall": round(micro.get("recall", 0.0), 4),
-        "rasa_entity_f1": round(micro.get("f1-score", 0.0), 4),
-        "value_intent_accuracy": bot["intent_accuracy"],
-        "value_entity_precision": bot["entity_precision"],
-        "value_entity_recall": bot["entity_recall"],
-        "value_entity_f1": bot["entity_f1"],
-        "whole_frame_accuracy": bot["whole_frame_accuracy"],
-        "n": bot["n"],
-        "fallbacks": sum(m["predicted"][0] == "nlu_fallback" for m in result["misses"]),
-        "misses": result["misses"],
-        "nlu_report_markdown": nlu_report.markdown(result),
-    }, ensure_ascii=False, indent=1), encoding="utf-8")
+    dest.write_text(
+        json.dumps(
+            {
+                "import_rasa_s": round(import_s, 1),
+                "load_s": round(loads[0], 1) if loads else None,
+                "tensorflow_imported": {
+                    "before_load": tf_before,
+                    "after_load": "tensorflow" in sys.modules,
+                },
+                "eval_s": round(eval_s - (loads[0] if loads else 0.0), 1),
+                "rasa_intent_accuracy": result["rasa"]["intent_accuracy"],
+                "rasa_entity_extractor": extractor,
+                "rasa_entity_reports": sorted(reports),
+                "rasa_entity_precision": round(micro.get("precision", 0.0), 4),
+                "rasa_entity_recall": round(micro.get("recall", 0.0), 4),
+                "rasa_entity_f1": round(micro.get("f1-score", 0.0), 4),
+                "value_intent_accuracy": bot["intent_accuracy"],
+                "value_entity_precision": bot["entity_precision"],
+                "value_entity_recall": bot["entity_recall"],
+                "value_entity_f1": bot["entity_f1"],
+                "whole_frame_accuracy": bot["whole_frame_accuracy"],
+                "n": bot["n"],
+                "fallbacks": sum(m["predicted"][0] == "nlu_fallback" for m in result["misses"]),
+                "misses": result["misses"],
+                "nlu_report_markdown": nlu_report.markdown(result),
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
 
 
 def evaluate(name: str, model: Path) -> Dict[str, Any]:
     dest = WORK / f"{name}-eval.json"
     dest.unlink(missing_ok=True)
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--evaluate-one",
-                           str(model), str(WORK / f"{name}-report"), str(dest)],
-                          cwd=ROOT, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--evaluate-one",
+            str(model),
+            str(WORK / f"{name}-report"),
+            str(dest),
+        ],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     (WORK / f"{name}-eval.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0 or not dest.exists():
         lines = (proc.stdout + proc.stderr).strip().splitlines() or ["?"]
@@ -208,18 +245,27 @@ def markdown(report: Dict[str, Any], conclusion: str) -> str:
     ]
     for v in report["variants"]:
         if "error" in v and "rasa_intent_accuracy" not in v:
-            lines.append(f"| {v['name']} | {v['change']} | {secs(v.get('train_s'))} | – | – | – "
-                         f"| – | – | FAILED: `{v['error'].replace('|', '/')}` |")
+            lines.append(
+                f"| {v['name']} | {v['change']} | {secs(v.get('train_s'))} | – | – | – "
+                f"| – | – | FAILED: `{v['error'].replace('|', '/')}` |"
+            )
             continue
         lines.append(
             f"| {v['name']} | {v['change']} | {secs(v['train_s'])} | {secs(v['load_s'])} "
             f"| {pct(v['rasa_intent_accuracy'])} | {pct(v['rasa_entity_f1'])} "
             f"({v['rasa_entity_extractor']}) | {pct(v['value_entity_f1'])} "
-            f"| {pct(v['whole_frame_accuracy'])} | {v['fallbacks']} |")
-    lines += ["", "Train s: wall time of `rasa train nlu` incl. CLI start-up, empty training cache. "
-              "Model load s: `Agent.load` alone in a fresh process (rasa already imported). "
-              "Fallbacks: held-out utterances answered `nlu_fallback` (FallbackClassifier, "
-              "threshold 0.4).", "", conclusion, ""]
+            f"| {pct(v['whole_frame_accuracy'])} | {v['fallbacks']} |"
+        )
+    lines += [
+        "",
+        "Train s: wall time of `rasa train nlu` incl. CLI start-up, empty training cache. "
+        "Model load s: `Agent.load` alone in a fresh process (rasa already imported). "
+        "Fallbacks: held-out utterances answered `nlu_fallback` (FallbackClassifier, "
+        "threshold 0.4).",
+        "",
+        conclusion,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -236,13 +282,17 @@ def conclude(variants: List[Dict[str, Any]]) -> str:
         parts.append(
             f"`{name}` {pct(v['rasa_intent_accuracy'])} intent / "
             f"{pct(v['value_entity_f1'])} value F1 / {pct(v['whole_frame_accuracy'])} whole frame, "
-            f"train {secs(v['train_s'])} s, load {secs(v['load_s'])} s")
+            f"train {secs(v['train_s'])} s, load {secs(v['load_s'])} s"
+        )
     failed = [v["name"] for v in variants if v["name"] not in ok]
-    text = (f"**Conclusion:** `shipped` (config.yml) reaches {pct(a['rasa_intent_accuracy'])} "
-            f"intent accuracy, {pct(a['value_entity_f1'])} value-level entity F1 and "
-            f"{pct(a['whole_frame_accuracy'])} whole-frame accuracy, training in "
-            f"{secs(a['train_s'])} s and loading in {secs(a['load_s'])} s; against it: "
-            + "; ".join(parts) + ".")
+    text = (
+        f"**Conclusion:** `shipped` (config.yml) reaches {pct(a['rasa_intent_accuracy'])} "
+        f"intent accuracy, {pct(a['value_entity_f1'])} value-level entity F1 and "
+        f"{pct(a['whole_frame_accuracy'])} whole-frame accuracy, training in "
+        f"{secs(a['train_s'])} s and loading in {secs(a['load_s'])} s; against it: "
+        + "; ".join(parts)
+        + "."
+    )
     if failed:
         text += f" Failed: {', '.join(failed)}."
     return text
@@ -251,14 +301,24 @@ def conclude(variants: List[Dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=[n for n, _ in VARIANTS])
-    parser.add_argument("--skip-train", action="store_true",
-                        help="reuse /tmp/nlu-variants/<name>.tar.gz and the recorded train time")
-    parser.add_argument("--conclusion", type=Path,
-                        help="file with the conclusion paragraph (default: generated from numbers)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="no training: rewrite nlu_variants.md from nlu_variants.json")
-    parser.add_argument("--evaluate-one", nargs=3, metavar=("MODEL", "OUT", "DEST"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--skip-train",
+        action="store_true",
+        help="reuse /tmp/nlu-variants/<name>.tar.gz and the recorded train time",
+    )
+    parser.add_argument(
+        "--conclusion",
+        type=Path,
+        help="file with the conclusion paragraph (default: generated from numbers)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="no training: rewrite nlu_variants.md from nlu_variants.json",
+    )
+    parser.add_argument(
+        "--evaluate-one", nargs=3, metavar=("MODEL", "OUT", "DEST"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.evaluate_one:
         model, out, dest = args.evaluate_one
@@ -267,13 +327,16 @@ def main() -> int:
 
     if args.render_only:  # rewrite the markdown (and conclusion) from the existing JSON
         out_json = RESULTS / "nlu_variants.json"
-        report = json.loads(out_json.read_text("utf-8"))
-        conclusion = (args.conclusion.read_text("utf-8").strip() if args.conclusion
-                      else conclude(report["variants"]))
-        report["conclusion"] = conclusion
-        out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
-        (RESULTS / "nlu_variants.md").write_text(markdown(report, conclusion), "utf-8")
-        print(markdown(report, conclusion))
+        saved = json.loads(out_json.read_text("utf-8"))
+        conclusion = (
+            args.conclusion.read_text("utf-8").strip()
+            if args.conclusion
+            else conclude(saved["variants"])
+        )
+        saved["conclusion"] = conclusion
+        out_json.write_text(json.dumps(saved, ensure_ascii=False, indent=1) + "\n", "utf-8")
+        (RESULTS / "nlu_variants.md").write_text(markdown(saved, conclusion), "utf-8")
+        print(markdown(saved, conclusion))
         return 0
 
     if pipeline(CONFIGS / "shipped.yml") != pipeline(ROOT / "config.yml"):
@@ -287,17 +350,23 @@ def main() -> int:
         previous = {v["name"]: v for v in json.loads(out_json.read_text("utf-8"))["variants"]}
 
     report: Dict[str, Any] = {
-        "held_out": "tests/nlu", "data_fingerprint": data_fingerprint(),
+        "held_out": "tests/nlu",
+        "data_fingerprint": data_fingerprint(),
         "machine": f"{os.cpu_count()} CPUs",
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"), "variants": []}
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "variants": [],
+    }
     for name, change in VARIANTS:
         if args.only and name not in args.only:
             if name in previous:
                 report["variants"].append(previous[name])
             continue
-        row: Dict[str, Any] = {"name": name, "change": change,
-                               "config": f"bench/configs/{name}.yml",
-                               "data_fingerprint": report["data_fingerprint"]}
+        row: Dict[str, Any] = {
+            "name": name,
+            "change": change,
+            "config": f"bench/configs/{name}.yml",
+            "data_fingerprint": report["data_fingerprint"],
+        }
         model = WORK / f"{name}.tar.gz"
         if args.skip_train and model.exists():
             row.update(train_s=previous.get(name, {}).get("train_s"), model=str(model))
@@ -307,15 +376,23 @@ def main() -> int:
         if "error" not in row:
             print(f"[{name}] trained in {row['train_s']} s; evaluating ...", flush=True)
             row.update(evaluate(name, model))
-        print(f"[{name}] " + json.dumps({k: v for k, v in row.items()
-                                         if k not in ("misses", "nlu_report_markdown")},
-                                        ensure_ascii=False), flush=True)
+        print(
+            f"[{name}] "
+            + json.dumps(
+                {k: v for k, v in row.items() if k not in ("misses", "nlu_report_markdown")},
+                ensure_ascii=False,
+            ),
+            flush=True,
+        )
         report["variants"].append(row)
         report["n"] = row.get("n", report.get("n"))
         out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
 
-    conclusion = (args.conclusion.read_text("utf-8").strip() if args.conclusion
-                  else conclude(report["variants"]))
+    conclusion = (
+        args.conclusion.read_text("utf-8").strip()
+        if args.conclusion
+        else conclude(report["variants"])
+    )
     report["conclusion"] = conclusion
     out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", "utf-8")
     md = markdown(report, conclusion)

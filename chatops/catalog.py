@@ -5,6 +5,7 @@ single source for the NLU synonyms/lookups/jieba dictionary (``scripts/generate_
 Zadig simulator's world and the actions' validation. Loading validates every field and reports
 problems as ``<file>:<line>: <problem>`` so a broken edit is easy to find.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -220,25 +221,33 @@ class _Reader:
     def boolean(self, node: yaml.Node, what: str) -> bool:
         if not isinstance(node, yaml.ScalarNode) or node.value.lower() not in ("true", "false"):
             raise self.fail(node, f"{what} must be true or false")
-        return node.value.lower() == "true"
+        return str(node.value).lower() == "true"
 
     def strings(self, node: yaml.Node, what: str) -> Tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, f"{what} must be a list of strings")
         return tuple(self.scalar(item, f"an entry of {what}") for item in node.value)
 
-    def require(self, parent: yaml.Node, fields: Dict[str, Tuple[yaml.Node, yaml.Node]],
-                name: str, what: str) -> yaml.Node:
+    def require(
+        self,
+        parent: yaml.Node,
+        fields: Dict[str, Tuple[yaml.Node, yaml.Node]],
+        name: str,
+        what: str,
+    ) -> yaml.Node:
         if name not in fields:
             raise self.fail(parent, f"{what} is missing '{name}'")
         return fields[name][1]
 
-    def reject_unknown(self, fields: Dict[str, Tuple[yaml.Node, yaml.Node]],
-                       allowed: Iterable[str], what: str) -> None:
+    def reject_unknown(
+        self, fields: Dict[str, Tuple[yaml.Node, yaml.Node]], allowed: Iterable[str], what: str
+    ) -> None:
         for key, (key_node, _) in fields.items():
             if key not in allowed:
-                raise self.fail(key_node, f"unknown field '{key}' in {what} "
-                                          f"(allowed: {', '.join(sorted(allowed))})")
+                raise self.fail(
+                    key_node,
+                    f"unknown field '{key}' in {what} (allowed: {', '.join(sorted(allowed))})",
+                )
 
 
 _ENV_FIELDS = {"aliases", "workflow", "build_job", "deploy_job", "branch", "production"}
@@ -254,7 +263,9 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise CatalogError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})")
+        raise CatalogError(
+            f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if root is None:
         raise CatalogError(f"{source}: the catalog is empty")
     top = reader.mapping(root, "the catalog")
@@ -262,14 +273,18 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
 
     project_node = reader.require(root, top, "project", "the catalog")
     project = reader.mapping(project_node, "project")
-    project_key = reader.scalar(reader.require(project_node, project, "key", "project"), "project.key")
-    project_name = (reader.scalar(project["name"][1], "project.name")
-                    if "name" in project else project_key)
+    project_key = reader.scalar(
+        reader.require(project_node, project, "key", "project"), "project.key"
+    )
+    project_name = (
+        reader.scalar(project["name"][1], "project.name") if "name" in project else project_key
+    )
 
     registry = reader.scalar(reader.require(root, top, "registry", "the catalog"), "registry")
     codehost = reader.scalar(reader.require(root, top, "codehost", "the catalog"), "codehost")
-    namespace = reader.scalar(reader.require(root, top, "repo_namespace", "the catalog"),
-                              "repo_namespace")
+    namespace = reader.scalar(
+        reader.require(root, top, "repo_namespace", "the catalog"), "repo_namespace"
+    )
 
     alias_owner: Dict[str, str] = {}
 
@@ -283,24 +298,36 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     environments: Dict[str, Environment] = {}
     for key, (key_node, value_node) in reader.mapping(envs_node, "environments").items():
         if not _KEY_RE.match(key):
-            raise reader.fail(key_node, f"environment key '{key}' must be lower-case letters, "
-                                        "digits and '-'")
+            raise reader.fail(
+                key_node, f"environment key '{key}' must be lower-case letters, digits and '-'"
+            )
         what = f"environment '{key}'"
         fields = reader.mapping(value_node, what)
         reader.reject_unknown(fields, _ENV_FIELDS, what)
-        aliases = reader.strings(fields["aliases"][1], f"{what} aliases") if "aliases" in fields else ()
+        aliases = (
+            reader.strings(fields["aliases"][1], f"{what} aliases") if "aliases" in fields else ()
+        )
         claim(key, f"environment {key}", key_node)
         for alias in aliases:
             claim(alias, f"environment {key}", fields["aliases"][1])
         environments[key] = Environment(
             key=key,
             aliases=aliases,
-            workflow=reader.scalar(reader.require(value_node, fields, "workflow", what), f"{what} workflow"),
-            build_job=reader.scalar(reader.require(value_node, fields, "build_job", what), f"{what} build_job"),
-            deploy_job=reader.scalar(reader.require(value_node, fields, "deploy_job", what), f"{what} deploy_job"),
-            branch=reader.scalar(reader.require(value_node, fields, "branch", what), f"{what} branch"),
+            workflow=reader.scalar(
+                reader.require(value_node, fields, "workflow", what), f"{what} workflow"
+            ),
+            build_job=reader.scalar(
+                reader.require(value_node, fields, "build_job", what), f"{what} build_job"
+            ),
+            deploy_job=reader.scalar(
+                reader.require(value_node, fields, "deploy_job", what), f"{what} deploy_job"
+            ),
+            branch=reader.scalar(
+                reader.require(value_node, fields, "branch", what), f"{what} branch"
+            ),
             production=reader.boolean(fields["production"][1], f"{what} production")
-            if "production" in fields else False,
+            if "production" in fields
+            else False,
         )
     if not environments:
         raise reader.fail(envs_node, "environments must list at least one environment")
@@ -309,29 +336,33 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     services: Dict[str, Service] = {}
     for name, (key_node, value_node) in reader.mapping(svcs_node, "services").items():
         if not _KEY_RE.match(name):
-            raise reader.fail(key_node, f"service name '{name}' must be lower-case letters, "
-                                        "digits and '-'")
+            raise reader.fail(
+                key_node, f"service name '{name}' must be lower-case letters, digits and '-'"
+            )
         what = f"service '{name}'"
         if isinstance(value_node, yaml.ScalarNode) and value_node.value in ("", "~", "null"):
             fields = {}
         else:
             fields = reader.mapping(value_node, what)
         reader.reject_unknown(fields, _SERVICE_FIELDS, what)
-        aliases = reader.strings(fields["aliases"][1], f"{what} aliases") if "aliases" in fields else ()
+        aliases = (
+            reader.strings(fields["aliases"][1], f"{what} aliases") if "aliases" in fields else ()
+        )
         claim(name, f"service {name}", key_node)
         for alias in aliases:
             claim(alias, f"service {name}", fields["aliases"][1])
         services[name] = Service(
             name=name,
-            module=reader.scalar(fields["module"][1], f"{what} module") if "module" in fields else name,
+            module=reader.scalar(fields["module"][1], f"{what} module")
+            if "module" in fields
+            else name,
             repo=reader.scalar(fields["repo"][1], f"{what} repo") if "repo" in fields else name,
             aliases=aliases,
         )
     if not services:
         raise reader.fail(svcs_node, "services must list at least one service")
 
-    return Catalog(project_key, project_name, registry, codehost, namespace,
-                   environments, services)
+    return Catalog(project_key, project_name, registry, codehost, namespace, environments, services)
 
 
 def load_catalog(path: Optional[Path | str] = None) -> Catalog:
@@ -347,6 +378,8 @@ def load_catalog(path: Optional[Path | str] = None) -> Catalog:
 
 
 def dump_catalog(catalog: Catalog) -> str:
-    header = ("# Deployment catalog: what people say in DingTalk -> what Zadig needs.\n"
-              "# Refreshed from Zadig by `make catalog-refresh`; Chinese aliases are kept.\n")
+    header = (
+        "# Deployment catalog: what people say in DingTalk -> what Zadig needs.\n"
+        "# Refreshed from Zadig by `make catalog-refresh`; Chinese aliases are kept.\n"
+    )
     return header + yaml.safe_dump(catalog.to_dict(), allow_unicode=True, sort_keys=False)

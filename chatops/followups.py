@@ -7,6 +7,7 @@ Whichever sees a terminal status first claims the row in ``FollowupStore`` (an a
 change) and posts; the other finds nothing left to do. Rows live in SQLite, so a restart of
 either process loses nothing: the worker resumes every pending row on start.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,10 +28,19 @@ Notify = Callable[[Dict[str, Any], str], Awaitable[None]]
 
 
 class FollowupWorker:
-    def __init__(self, store: FollowupStore, zadig: ZadigClient, notify: Notify, *,
-                 web_url: str, min_interval: float = 2.0, max_interval: float = 60.0,
-                 tick: float = 1.0, max_age: float = 6 * 3600,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: FollowupStore,
+        zadig: ZadigClient,
+        notify: Notify,
+        *,
+        web_url: str,
+        min_interval: float = 2.0,
+        max_interval: float = 60.0,
+        tick: float = 1.0,
+        max_age: float = 6 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.zadig = zadig
         self.notify = notify
@@ -40,7 +50,7 @@ class FollowupWorker:
         self.tick = tick
         self.max_age = max_age
         self.clock = clock
-        self._task: Optional[asyncio.Task] = None
+        self._task: Optional["asyncio.Task[None]"] = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -73,7 +83,7 @@ class FollowupWorker:
     # -- one polling round -----------------------------------------------------------------
 
     def backoff(self, polls: int) -> float:
-        return min(self.max_interval, self.min_interval * (2 ** polls))
+        return float(min(self.max_interval, self.min_interval * (2**polls)))
 
     async def run_once(self) -> int:
         """Poll every due row once; returns how many results were posted."""
@@ -84,16 +94,18 @@ class FollowupWorker:
             try:
                 task = await self.zadig.get_task(followup.workflow_key, followup.task_id)
             except ZadigNotFound:
-                logger.warning("task %s#%s no longer exists in Zadig", followup.workflow_key,
-                               followup.task_id)
+                logger.warning(
+                    "task %s#%s no longer exists in Zadig", followup.workflow_key, followup.task_id
+                )
                 if too_old:
                     posted += await self._give_up(followup)
                 else:
                     self.store.reschedule(followup.id, now + self.max_interval)
                 continue
             except ZadigError as exc:  # Zadig down or slow: try again later, lose nothing
-                logger.warning("polling %s#%s failed: %s", followup.workflow_key,
-                               followup.task_id, exc)
+                logger.warning(
+                    "polling %s#%s failed: %s", followup.workflow_key, followup.task_id, exc
+                )
                 self.store.reschedule(followup.id, now + self.backoff(followup.polls))
                 continue
             if task.is_terminal:  # even when late: a real result beats "gave up"
@@ -116,8 +128,9 @@ class FollowupWorker:
         followup = self.store.get(workflow_key, int(task_id))
         if followup is None or followup.state != "pending":
             return False
-        task = Task.from_api({**workflow, "workflow_key": workflow_key,
-                              "project_key": workflow.get("project_name")})
+        task = Task.from_api(
+            {**workflow, "workflow_key": workflow_key, "project_key": workflow.get("project_name")}
+        )
         if not task.is_terminal:
             return False
         return bool(await self.complete(followup, task))
@@ -127,19 +140,19 @@ class FollowupWorker:
     async def complete(self, followup: Followup, task: Task) -> int:
         if not self.store.claim(followup.id):
             return 0  # the other path got there first
-        link = task_url(self.web_url, followup.project_key, followup.workflow_key,
-                        followup.task_id)
+        link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
         text = describe_result(task, link, followup.service, followup.environment)
         return await self._deliver(followup, text, task.status)
 
     async def _give_up(self, followup: Followup) -> int:
         if not self.store.claim(followup.id):
             return 0
-        link = task_url(self.web_url, followup.project_key, followup.workflow_key,
-                        followup.task_id)
-        text = (f"ℹ️ {followup.workflow_key} #{followup.task_id} 已经运行超过 "
-                f"{duration_text(self.max_age)} 还没有结束，我不再自动跟踪，"
-                f"可以随时问我“任务 {followup.task_id} 怎么样了”。\n详情：{link}")
+        link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
+        text = (
+            f"ℹ️ {followup.workflow_key} #{followup.task_id} 已经运行超过 "
+            f"{duration_text(self.max_age)} 还没有结束，我不再自动跟踪，"
+            f"可以随时问我“任务 {followup.task_id} 怎么样了”。\n详情：{link}"
+        )
         return await self._deliver(followup, text, "abandoned")
 
     async def _deliver(self, followup: Followup, text: str, status: str) -> int:
@@ -149,8 +162,12 @@ class FollowupWorker:
         try:
             await self.notify(followup.target, text)
         except Exception as exc:
-            logger.warning("posting the result of %s#%s failed, will retry: %s",
-                           followup.workflow_key, followup.task_id, exc)
+            logger.warning(
+                "posting the result of %s#%s failed, will retry: %s",
+                followup.workflow_key,
+                followup.task_id,
+                exc,
+            )
             self.store.release(followup.id, self.clock() + self.min_interval)
             return 0
         self.store.mark_delivered(followup.id, status)

@@ -1,11 +1,18 @@
 """Chinese wording for Zadig tasks and Zadig failures (shared by actions and follow-ups)."""
+
 from __future__ import annotations
 
 from typing import Optional
 from urllib.parse import quote
 
-from chatops.zadig.errors import (ZadigAPIError, ZadigAuthError, ZadigError, ZadigNotFound,
-                                  ZadigTimeout, ZadigUnavailable)
+from chatops.zadig.errors import (
+    ZadigAPIError,
+    ZadigAuthError,
+    ZadigError,
+    ZadigNotFound,
+    ZadigTimeout,
+    ZadigUnavailable,
+)
 from chatops.zadig.models import Task
 
 STATUS_LABELS = {
@@ -36,8 +43,10 @@ def status_label(status: Optional[str]) -> str:
 
 def task_url(web_url: str, project_key: str, workflow_key: str, task_id: int) -> str:
     """The task's page in Zadig's web UI."""
-    return (f"{web_url.rstrip('/')}/v1/projects/detail/{quote(project_key)}/pipelines/custom/"
-            f"{quote(workflow_key)}/{task_id}?display_name={quote(workflow_key)}")
+    return (
+        f"{web_url.rstrip('/')}/v1/projects/detail/{quote(project_key)}/pipelines/custom/"
+        f"{quote(workflow_key)}/{task_id}?display_name={quote(workflow_key)}"
+    )
 
 
 def duration_text(seconds: Optional[float]) -> str:
@@ -67,8 +76,9 @@ def subject(service: Optional[str], environment: Optional[str], task: Task) -> s
     return f"{what}（{task.workflow_key} #{task.task_id}）"
 
 
-def describe_status(task: Task, link: str, service: Optional[str] = None,
-                    environment: Optional[str] = None) -> str:
+def describe_status(
+    task: Task, link: str, service: Optional[str] = None, environment: Optional[str] = None
+) -> str:
     """A status answer: where the task is, how long it took or has run, the link."""
     lines = [f"{subject(service, environment, task)}：{status_label(task.status)}"]
     progress = stage_progress(task)
@@ -83,8 +93,9 @@ def describe_status(task: Task, link: str, service: Optional[str] = None,
     return "\n".join(lines)
 
 
-def describe_result(task: Task, link: str, service: Optional[str] = None,
-                    environment: Optional[str] = None) -> str:
+def describe_result(
+    task: Task, link: str, service: Optional[str] = None, environment: Optional[str] = None
+) -> str:
     """The unprompted follow-up posted when a task ends."""
     icon = STATUS_ICONS.get(task.status, "ℹ️")
     head = f"{icon} 发布{status_label(task.status)}：{subject(service, environment, task)}"
@@ -98,21 +109,26 @@ def describe_result(task: Task, link: str, service: Optional[str] = None,
     return "\n".join(lines)
 
 
-def explain_zadig_error(exc: ZadigError, doing: str = "调用 Zadig", *,
-                        changes_state: bool = False) -> str:
+def explain_zadig_error(
+    exc: ZadigError, doing: str = "调用 Zadig", *, changes_state: bool = False
+) -> str:
     """One clear Chinese sentence per failure class; never includes the token.
 
     ``changes_state``: the request could have created or changed something (a trigger, a
     cancel). After a timeout Zadig may still have done it, so the reply must not say otherwise.
     """
     if isinstance(exc, ZadigAuthError):
-        return (f"{doing}失败：Zadig 拒绝了机器人的 API Token（HTTP {exc.status_code}）。"
-                "请管理员检查 ZADIG_TOKEN 是否过期或被停用。")
+        return (
+            f"{doing}失败：Zadig 拒绝了机器人的 API Token（HTTP {exc.status_code}）。"
+            "请管理员检查 ZADIG_TOKEN 是否过期或被停用。"
+        )
     if isinstance(exc, ZadigUnavailable):
         what = "没有及时响应（超时）" if isinstance(exc, ZadigTimeout) else "连接中断或网关出错"
         if changes_state and exc.request_sent:
-            return (f"{doing}时 Zadig {what}，操作可能已经生效。请先到 Zadig 里确认"
-                    "（或问我“测试环境的发布怎么样了”），再决定是否重试，以免重复执行。")
+            return (
+                f"{doing}时 Zadig {what}，操作可能已经生效。请先到 Zadig 里确认"
+                "（或问我“测试环境的发布怎么样了”），再决定是否重试，以免重复执行。"
+            )
         if isinstance(exc, ZadigTimeout):
             return f"{doing}失败：Zadig 没有及时响应（超时）。什么都没有改变，请稍后再试。"
         return f"{doing}失败：连不上 Zadig。什么都没有改变，请稍后再试或联系管理员。"

@@ -4,11 +4,12 @@ Every variable is documented in ``.env.example``. With nothing set, the demo def
 the Zadig simulator on loopback, SQLite under ``var/``. Secrets are never logged: ``repr`` of
 ``Settings`` masks them.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Optional
@@ -101,8 +102,9 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         dingtalk_app_key=app_key,
         dingtalk_app_secret=env.get("DINGTALK_APP_SECRET") or DEMO_APP_SECRET,
         dingtalk_robot_code=env.get("DINGTALK_ROBOT_CODE") or app_key,
-        dingtalk_api_base=_url(env, "DINGTALK_API_BASE",
-                               DEMO_DINGTALK_API if demo else "https://api.dingtalk.com"),
+        dingtalk_api_base=_url(
+            env, "DINGTALK_API_BASE", DEMO_DINGTALK_API if demo else "https://api.dingtalk.com"
+        ),
         dingtalk_mode=mode,
         dingtalk_send_per_minute=int(_float(env, "DINGTALK_SEND_PER_MINUTE", 20)),
         catalog_path=Path(env.get("CATALOG_PATH") or ROOT / "catalog.yml"),

@@ -10,6 +10,7 @@
 
 Both are used from several processes at once: WAL mode and short transactions.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,70 +94,106 @@ class FollowupStore:
     def close(self) -> None:
         self._conn.close()
 
-    def add(self, *, project_key: str, workflow_key: str, task_id: int,
-            service: Optional[str] = None, environment: Optional[str] = None,
-            sender_id: Optional[str] = None, conversation_id: Optional[str] = None,
-            target: Optional[Dict[str, Any]] = None, now: Optional[float] = None,
-            first_poll_in: float = 2.0) -> Followup:
+    def add(
+        self,
+        *,
+        project_key: str,
+        workflow_key: str,
+        task_id: int,
+        service: Optional[str] = None,
+        environment: Optional[str] = None,
+        sender_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        target: Optional[Dict[str, Any]] = None,
+        now: Optional[float] = None,
+        first_poll_in: float = 2.0,
+    ) -> Followup:
         """Record a task we owe a result for (idempotent per workflow + task id)."""
         now = time.time() if now is None else now
         self._conn.execute(
             "INSERT OR IGNORE INTO followups (project_key, workflow_key, task_id, service, "
             "environment, sender_id, conversation_id, target, created_at, next_poll_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (project_key, workflow_key, int(task_id), service, environment, sender_id,
-             conversation_id, json.dumps(target, ensure_ascii=False) if target else None,
-             now, now + first_poll_in))
+            (
+                project_key,
+                workflow_key,
+                int(task_id),
+                service,
+                environment,
+                sender_id,
+                conversation_id,
+                json.dumps(target, ensure_ascii=False) if target else None,
+                now,
+                now + first_poll_in,
+            ),
+        )
         found = self.get(workflow_key, task_id)
         assert found is not None
         return found
 
     def get(self, workflow_key: str, task_id: int) -> Optional[Followup]:
-        row = self._conn.execute("SELECT * FROM followups WHERE workflow_key=? AND task_id=?",
-                                 (workflow_key, int(task_id))).fetchone()
+        row = self._conn.execute(
+            "SELECT * FROM followups WHERE workflow_key=? AND task_id=?",
+            (workflow_key, int(task_id)),
+        ).fetchone()
         return Followup.from_row(row) if row else None
 
     def due(self, now: Optional[float] = None, limit: int = 50) -> List[Followup]:
         now = time.time() if now is None else now
         rows = self._conn.execute(
             "SELECT * FROM followups WHERE state=? AND next_poll_at<=? ORDER BY next_poll_at "
-            "LIMIT ?", (PENDING, now, limit)).fetchall()
+            "LIMIT ?",
+            (PENDING, now, limit),
+        ).fetchall()
         return [Followup.from_row(r) for r in rows]
 
     def pending(self) -> List[Followup]:
-        rows = self._conn.execute("SELECT * FROM followups WHERE state!=? ORDER BY id",
-                                  (DELIVERED,)).fetchall()
+        rows = self._conn.execute(
+            "SELECT * FROM followups WHERE state!=? ORDER BY id", (DELIVERED,)
+        ).fetchall()
         return [Followup.from_row(r) for r in rows]
 
     def reschedule(self, followup_id: int, next_poll_at: float) -> None:
-        self._conn.execute("UPDATE followups SET next_poll_at=?, polls=polls+1 WHERE id=? AND "
-                           "state=?", (next_poll_at, followup_id, PENDING))
+        self._conn.execute(
+            "UPDATE followups SET next_poll_at=?, polls=polls+1 WHERE id=? AND state=?",
+            (next_poll_at, followup_id, PENDING),
+        )
 
     def claim(self, followup_id: int) -> bool:
         """Take the right to post the result; only one caller ever gets True."""
-        cur = self._conn.execute("UPDATE followups SET state=? WHERE id=? AND state=?",
-                                 (DELIVERING, followup_id, PENDING))
+        cur = self._conn.execute(
+            "UPDATE followups SET state=? WHERE id=? AND state=?",
+            (DELIVERING, followup_id, PENDING),
+        )
         return cur.rowcount == 1
 
     def release(self, followup_id: int, retry_at: float) -> None:
         """Delivery failed after a claim: back to pending so it is tried again."""
-        self._conn.execute("UPDATE followups SET state=?, next_poll_at=? WHERE id=? AND state=?",
-                           (PENDING, retry_at, followup_id, DELIVERING))
+        self._conn.execute(
+            "UPDATE followups SET state=?, next_poll_at=? WHERE id=? AND state=?",
+            (PENDING, retry_at, followup_id, DELIVERING),
+        )
 
     def mark_delivered(self, followup_id: int, status: str) -> None:
-        self._conn.execute("UPDATE followups SET state=?, result_status=?, delivered_at=? "
-                           "WHERE id=?", (DELIVERED, status, time.time(), followup_id))
+        self._conn.execute(
+            "UPDATE followups SET state=?, result_status=?, delivered_at=? WHERE id=?",
+            (DELIVERED, status, time.time(), followup_id),
+        )
 
     def recover_interrupted(self) -> int:
         """After a crash between claim and delivery: make those rows deliverable again."""
-        cur = self._conn.execute("UPDATE followups SET state=?, next_poll_at=? WHERE state=?",
-                                 (PENDING, time.time(), DELIVERING))
+        cur = self._conn.execute(
+            "UPDATE followups SET state=?, next_poll_at=? WHERE state=?",
+            (PENDING, time.time(), DELIVERING),
+        )
         return cur.rowcount
 
     def latest_for_conversation(self, conversation_id: str) -> Optional[Followup]:
-        row = self._conn.execute("SELECT * FROM followups WHERE conversation_id=? ORDER BY "
-                                 "created_at DESC, id DESC LIMIT 1",
-                                 (conversation_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT * FROM followups WHERE conversation_id=? ORDER BY "
+            "created_at DESC, id DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
         return Followup.from_row(row) if row else None
 
 
@@ -174,8 +211,9 @@ class SeenMessages:
     def first_time(self, msg_id: str, now: Optional[float] = None) -> bool:
         """True exactly once per msgId, across processes and restarts."""
         now = time.time() if now is None else now
-        cur = self._conn.execute("INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) "
-                                 "VALUES (?, ?)", (msg_id, now))
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) VALUES (?, ?)", (msg_id, now)
+        )
         if cur.rowcount == 1 and now >= self._next_prune:  # a few times per keep period
             self._conn.execute("DELETE FROM seen_messages WHERE seen_at<?", (now - self._keep,))
             self._next_prune = now + self._keep / 10

@@ -4,6 +4,7 @@ One `Bridge` per process, started with the server: the DingTalk sender and its p
 the msgId de-duplication table, and the follow-up worker that posts task results (it needs
 the sender, so it lives here, next to it, rather than in the action server).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,16 +27,26 @@ class Bridge:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.seen = SeenMessages(settings.state_db)
-        self.sender = DingTalkSender(settings.dingtalk_api_base, settings.dingtalk_app_key,
-                                     settings.dingtalk_app_secret, settings.dingtalk_robot_code,
-                                     max_attempts=12)  # ~6 minutes of backoff: DingTalk throttles for up to 10
+        self.sender = DingTalkSender(
+            settings.dingtalk_api_base,
+            settings.dingtalk_app_key,
+            settings.dingtalk_app_secret,
+            settings.dingtalk_robot_code,
+            max_attempts=12,
+        )  # ~6 minutes of backoff: DingTalk throttles for up to 10
         self.queue = SendQueue(self.sender, per_minute=settings.dingtalk_send_per_minute)
         self.store = FollowupStore(settings.state_db)
-        self.zadig = ZadigClient(settings.zadig_base_url, settings.zadig_token,
-                                 timeout=settings.zadig_timeout)
+        self.zadig = ZadigClient(
+            settings.zadig_base_url, settings.zadig_token, timeout=settings.zadig_timeout
+        )
         self.followups = FollowupWorker(
-            self.store, self.zadig, self.notify, web_url=settings.zadig_web_url,
-            min_interval=settings.followup_min_interval, max_age=settings.followup_max_seconds)
+            self.store,
+            self.zadig,
+            self.notify,
+            web_url=settings.zadig_web_url,
+            min_interval=settings.followup_min_interval,
+            max_age=settings.followup_max_seconds,
+        )
         self.started = False
 
     def start(self) -> None:
@@ -43,7 +54,9 @@ class Bridge:
             self.queue.start()
             self.followups.start()
             self.started = True
-            logger.info("DingTalk bridge started (%d follow-ups pending)", len(self.store.pending()))
+            logger.info(
+                "DingTalk bridge started (%d follow-ups pending)", len(self.store.pending())
+            )
 
     async def stop(self) -> None:
         if self.started:

@@ -1,4 +1,6 @@
-"""DingTalk input channel for Rasa: ``POST /webhooks/dingtalk/webhook``, ``GET /webhooks/dingtalk/``.
+"""DingTalk input channel for Rasa.
+
+Routes: ``POST /webhooks/dingtalk/webhook`` and ``GET /webhooks/dingtalk/``.
 
 HTTP mode: DingTalk posts each message here, signed (headers ``timestamp``/``sign``).
 Stream mode: ``stream_sidecar`` receives over DingTalk's WebSocket and posts the same
@@ -13,6 +15,7 @@ member gets their own tracker, so two people answering the bot at the same time 
 each other's deploy forms; "刚才的发布" still finds a task started by someone else in the same
 group through the follow-up table, which is keyed by the group's conversationId.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,15 +47,17 @@ def sender_key(message: InboundMessage) -> str:
 
 def metadata_for(message: InboundMessage) -> Dict[str, Any]:
     """What actions may read from ``tracker.latest_message['metadata']['dingtalk']``."""
-    return {"dingtalk": {
-        "msg_id": message.msg_id,
-        "conversation_id": message.conversation_id,
-        "conversation_title": message.conversation_title,
-        "is_group": message.is_group,
-        "user_id": message.user_id,
-        "nick": message.sender_nick,
-        "target": message.reply_target().to_dict(),
-    }}
+    return {
+        "dingtalk": {
+            "msg_id": message.msg_id,
+            "conversation_id": message.conversation_id,
+            "conversation_title": message.conversation_title,
+            "is_group": message.is_group,
+            "user_id": message.user_id,
+            "nick": message.sender_nick,
+            "target": message.reply_target().to_dict(),
+        }
+    }
 
 
 class DingTalkOutput(OutputChannel):
@@ -78,20 +83,24 @@ class DingTalkOutput(OutputChannel):
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._queue(text_message(text, self.mentions))
 
-    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
-                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         """Choices as markdown with dtmd:// links: one tap sends the answer."""
-        options = [(str(b.get("title", "")), str(b.get("payload", b.get("title", ""))))
-                   for b in buttons]
+        options = [
+            (str(b.get("title", "")), str(b.get("payload", b.get("title", "")))) for b in buttons
+        ]
         title = text.splitlines()[0][:30] if text else "请选择"
         await self._queue(choices_markdown(title, text, options, self.mentions))
 
-    async def send_quick_replies(self, recipient_id: Text, text: Text,
-                                 quick_replies: List[Dict[Text, Any]], **kwargs: Any) -> None:
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
-                               **kwargs: Any) -> None:
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
         """A ready DingTalk message (has ``msgtype``) is sent as is."""
         if isinstance(json_message, dict) and json_message.get("msgtype"):
             await self._queue(json_message)
@@ -128,10 +137,15 @@ class DingTalkInput(InputChannel):
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             bridge = self.bridge_factory()
-            return response.json({"status": "ok", "channel": "dingtalk",
-                                  "mode": bridge.settings.dingtalk_mode,
-                                  "pending_followups": len(bridge.store.pending()),
-                                  "queued_replies": len(bridge.queue.pending())})
+            return response.json(
+                {
+                    "status": "ok",
+                    "channel": "dingtalk",
+                    "mode": bridge.settings.dingtalk_mode,
+                    "pending_followups": len(bridge.store.pending()),
+                    "queued_replies": len(bridge.queue.pending()),
+                }
+            )
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -139,16 +153,19 @@ class DingTalkInput(InputChannel):
 
         return bp
 
-    async def handle(self, request: Request,
-                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+    async def handle(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
         bridge = self.bridge_factory()
         try:
-            verify_request(request.headers.get("timestamp"), request.headers.get("sign"),
-                           bridge.settings.dingtalk_app_secret)
+            verify_request(
+                request.headers.get("timestamp"),
+                request.headers.get("sign"),
+                bridge.settings.dingtalk_app_secret,
+            )
         except SignatureError as exc:
             logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
-            return response.json({"error": "invalid signature", "reason": exc.reason},
-                                 status=401)
+            return response.json({"error": "invalid signature", "reason": exc.reason}, status=401)
         try:
             message = parse_message(request.body or b"")
         except MalformedMessage as exc:
@@ -166,18 +183,28 @@ class DingTalkInput(InputChannel):
             await output.send_text_message(message.user_id, EMPTY_TEXT)
             return response.json(ACK)
 
-        user_message = UserMessage(message.text, output, sender_key(message),
-                                   input_channel=self.name(), message_id=message.msg_id,
-                                   metadata=metadata_for(message))
+        user_message = UserMessage(
+            message.text,
+            output,
+            sender_key(message),
+            input_channel=self.name(),
+            message_id=message.msg_id,
+            metadata=metadata_for(message),
+        )
         # Acknowledge at once; DingTalk does not wait for the dialogue.
         task = asyncio.get_event_loop().create_task(
-            self._process(on_new_message, user_message, output))
+            self._process(on_new_message, user_message, output)
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return response.json(ACK)
 
-    async def _process(self, on_new_message: Callable[[UserMessage], Awaitable[Any]],
-                       message: UserMessage, output: DingTalkOutput) -> None:
+    async def _process(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        message: UserMessage,
+        output: DingTalkOutput,
+    ) -> None:
         try:
             await on_new_message(message)
         except Exception:

@@ -1,9 +1,12 @@
-"""Zadig's workflow webhook notification, received as a Rasa channel: ``POST /webhooks/zadig/webhook``.
+"""Zadig's workflow webhook notification, received as a Rasa channel.
+
+Route: ``POST /webhooks/zadig/webhook``.
 
 Configure the workflow's notification (type "webhook") with this URL and the shared token in
 ``ZADIG_WEBHOOK_TOKEN``. A verified notification completes the matching follow-up at once,
 instead of waiting for the next poll; nothing is sent to Rasa's dialogue.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -55,8 +58,10 @@ class ZadigWebhookInput(InputChannel):
         bridge = self.bridge_factory()
         expected = bridge.settings.zadig_webhook_token
         if not expected:
-            return response.json({"error": "webhook notifications are not enabled "
-                                           "(set ZADIG_WEBHOOK_TOKEN)"}, status=403)
+            return response.json(
+                {"error": "webhook notifications are not enabled (set ZADIG_WEBHOOK_TOKEN)"},
+                status=403,
+            )
         given = request.headers.get("X-Zadig-Token") or ""
         if not hmac.compare_digest(given.encode(), expected.encode()):
             logger.warning("rejected a Zadig notification with a wrong X-Zadig-Token")

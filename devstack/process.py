@@ -3,6 +3,7 @@
 Used by the tests, the end-to-end suite and the demo: `ServerProcess` starts a command, waits
 until an HTTP health URL answers, and stops the whole process group on exit.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,16 @@ def free_port() -> int:
 class ServerProcess:
     """A child process serving HTTP on 127.0.0.1:<port>, started and stopped as a unit."""
 
-    def __init__(self, name: str, argv: Sequence[str], port: int, health_path: str = "/",
-                 env: Optional[Dict[str, str]] = None, log_dir: Optional[Path] = None,
-                 startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        health_path: str = "/",
+        env: Optional[Dict[str, str]] = None,
+        log_dir: Optional[Path] = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.name = name
         self.argv: List[str] = list(argv)
         self.port = port
@@ -49,8 +57,14 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.wait_healthy()
         return self
@@ -59,8 +73,10 @@ class ServerProcess:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
-                                   f"see {self.log_path}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; "
+                    f"see {self.log_path}:\n{self.tail()}"
+                )
             try:
                 if httpx.get(self.url + self.health_path, timeout=1.0).status_code < 500:
                     return
@@ -68,8 +84,10 @@ class ServerProcess:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer on {self.url}{self.health_path} within "
-                           f"{self.startup_timeout:.0f}s; see {self.log_path}:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer on {self.url}{self.health_path} within "
+            f"{self.startup_timeout:.0f}s; see {self.log_path}:\n{self.tail()}"
+        )
 
     def tail(self, lines: int = 40) -> str:
         try:

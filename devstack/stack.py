@@ -5,6 +5,7 @@ talks HTTP to the others exactly as in production; only Zadig and DingTalk are s
 Optionally the DingTalk Stream sidecar runs too (in its own venv) and the DingTalk simulator
 delivers over its Stream gateway instead of signed HTTP callbacks.
 """
+
 from __future__ import annotations
 
 import os
@@ -106,7 +107,9 @@ class Stack:
         path.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.ports.actions}/webhook"\n'
             f"tracker_store:\n  type: SQL\n  dialect: sqlite\n"
-            f"  db: {self.state_dir / 'rasa.db'}\n", encoding="utf-8")
+            f"  db: {self.state_dir / 'rasa.db'}\n",
+            encoding="utf-8",
+        )
         return path
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -121,36 +124,105 @@ class Stack:
 
     def _start(self) -> None:
         env = self.bot_env()
-        zadig_args = ["--host", "127.0.0.1", "--port", str(self.ports.zadig),
-                      "--token", "demo-zadig-token", "--catalog", str(ROOT / "catalog.yml"),
-                      "--waiting-seconds", str(self.waiting_seconds),
-                      "--running-seconds", str(self.running_seconds)]
+        zadig_args = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports.zadig),
+            "--token",
+            "demo-zadig-token",
+            "--catalog",
+            str(ROOT / "catalog.yml"),
+            "--waiting-seconds",
+            str(self.waiting_seconds),
+            "--running-seconds",
+            str(self.running_seconds),
+        ]
         if self.webhook:
-            zadig_args += ["--webhook-url", f"{self.rasa_url}/webhooks/zadig/webhook",
-                           "--webhook-token", WEBHOOK_TOKEN]
-        self._spawn("zadig-sim", python_module("simulators.zadig", *zadig_args),
-                    self.ports.zadig, "/_sim/health")
-        self._spawn("dingtalk-sim", python_module(
-            "simulators.dingtalk", "--port", str(self.ports.dingtalk),
-            "--app-key", "demo-app-key", "--app-secret", self.app_secret,
-            "--bot-url", self.bot_webhook, "--rate-limit", str(self.send_per_minute)),
-            self.ports.dingtalk, "/_sim/health")
-        self._spawn("actions", [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
-                                "--port", str(self.ports.actions)],
-                    self.ports.actions, "/health", env=env, timeout=120)
-        self._spawn("rasa", [str(VENV_BIN / "rasa"), "run", "--credentials", "credentials.yml",
-                             "--endpoints", str(self._endpoints_file()), "--model",
-                             str(self.model), "--port", str(self.ports.rasa)],
-                    self.ports.rasa, "/webhooks/dingtalk/", env=env, timeout=300)
+            zadig_args += [
+                "--webhook-url",
+                f"{self.rasa_url}/webhooks/zadig/webhook",
+                "--webhook-token",
+                WEBHOOK_TOKEN,
+            ]
+        self._spawn(
+            "zadig-sim",
+            python_module("simulators.zadig", *zadig_args),
+            self.ports.zadig,
+            "/_sim/health",
+        )
+        self._spawn(
+            "dingtalk-sim",
+            python_module(
+                "simulators.dingtalk",
+                "--port",
+                str(self.ports.dingtalk),
+                "--app-key",
+                "demo-app-key",
+                "--app-secret",
+                self.app_secret,
+                "--bot-url",
+                self.bot_webhook,
+                "--rate-limit",
+                str(self.send_per_minute),
+            ),
+            self.ports.dingtalk,
+            "/_sim/health",
+        )
+        self._spawn(
+            "actions",
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "actions",
+                "--actions",
+                "actions",
+                "--port",
+                str(self.ports.actions),
+            ],
+            self.ports.actions,
+            "/health",
+            env=env,
+            timeout=120,
+        )
+        self._spawn(
+            "rasa",
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(self._endpoints_file()),
+                "--model",
+                str(self.model),
+                "--port",
+                str(self.ports.rasa),
+            ],
+            self.ports.rasa,
+            "/webhooks/dingtalk/",
+            env=env,
+            timeout=300,
+        )
         if self.stream:
             if not STREAM_PYTHON.exists():
-                raise RuntimeError("Stream mode needs .venv-stream: run scripts/bootstrap.sh stream")
+                raise RuntimeError(
+                    "Stream mode needs .venv-stream: run scripts/bootstrap.sh stream"
+                )
             self._spawn_sidecar(env)
 
-    def _spawn(self, name: str, argv: List[str], port: int, health: str,
-               env: Optional[Dict[str, str]] = None, timeout: float = 30.0) -> ServerProcess:
-        proc = ServerProcess(name, argv, port, health, env=env, log_dir=self.log_dir,
-                             startup_timeout=timeout)
+    def _spawn(
+        self,
+        name: str,
+        argv: List[str],
+        port: int,
+        health: str,
+        env: Optional[Dict[str, str]] = None,
+        timeout: float = 30.0,
+    ) -> ServerProcess:
+        proc = ServerProcess(
+            name, argv, port, health, env=env, log_dir=self.log_dir, startup_timeout=timeout
+        )
         self.processes.append(proc)
         proc.start()
         return proc
@@ -158,11 +230,20 @@ class Stack:
     def _spawn_sidecar(self, env: Dict[str, str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / "stream-sidecar.log", "ab")
-        sidecar_env = {**os.environ, **env, "BOT_WEBHOOK_URL": self.bot_webhook,
-                       "DINGTALK_OPENAPI_ENDPOINT": self.dingtalk_url}
-        proc = subprocess.Popen([str(STREAM_PYTHON), str(ROOT / "stream_sidecar" / "sidecar.py")],
-                                cwd=ROOT, env=sidecar_env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        sidecar_env = {
+            **os.environ,
+            **env,
+            "BOT_WEBHOOK_URL": self.bot_webhook,
+            "DINGTALK_OPENAPI_ENDPOINT": self.dingtalk_url,
+        }
+        proc = subprocess.Popen(
+            [str(STREAM_PYTHON), str(ROOT / "stream_sidecar" / "sidecar.py")],
+            cwd=ROOT,
+            env=sidecar_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         holder = ServerProcess("stream-sidecar", [], 0, log_dir=self.log_dir)
         holder.proc = proc
@@ -175,8 +256,9 @@ class Stack:
             if proc.poll() is not None:
                 break
             time.sleep(0.3)
-        raise RuntimeError("the Stream sidecar did not connect; see "
-                           f"{self.log_dir / 'stream-sidecar.log'}")
+        raise RuntimeError(
+            f"the Stream sidecar did not connect; see {self.log_dir / 'stream-sidecar.log'}"
+        )
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -205,8 +287,15 @@ class Stack:
 class ChatClient:
     """Talks to the bot as DingTalk users do, through the DingTalk simulator."""
 
-    def __init__(self, stack: Stack, conversation: str = "cid-demo-group", group: bool = True,
-                 user: str = "user123", nick: str = "张三", stream: bool = False) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        conversation: str = "cid-demo-group",
+        group: bool = True,
+        user: str = "user123",
+        nick: str = "张三",
+        stream: bool = False,
+    ) -> None:
         self.stack = stack
         self.stream = stream  # deliver through the Stream gateway (needs the sidecar)
         self.conversation = conversation
@@ -217,8 +306,14 @@ class ChatClient:
         self.http = httpx.Client(base_url=stack.dingtalk_url, timeout=30)
 
     def say(self, text: str, **extra: object) -> Dict[str, object]:
-        body = {"text": text, "user": self.user, "nick": self.nick,
-                "conversation": self.conversation, "group": self.group, **extra}
+        body = {
+            "text": text,
+            "user": self.user,
+            "nick": self.nick,
+            "conversation": self.conversation,
+            "group": self.group,
+            **extra,
+        }
         path = "/_sim/stream/say" if self.stream else "/_sim/say"
         response = self.http.post(path, json=body)
         response.raise_for_status()
@@ -226,8 +321,9 @@ class ChatClient:
 
     def messages(self) -> List[Dict[str, object]]:
         """Everything the bot posted into this conversation since the last call."""
-        data = self.http.get("/_sim/messages", params={"conversation": self.conversation,
-                                                       "since": self.seen}).json()
+        data = self.http.get(
+            "/_sim/messages", params={"conversation": self.conversation, "since": self.seen}
+        ).json()
         self.seen = data.get("next", self.seen + len(data.get("messages", [])))
         return data.get("messages", [])
 

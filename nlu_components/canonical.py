@@ -6,6 +6,7 @@ shape-based: a task id written ``#45`` or ``45号`` must leave as ``45``; stray 
 punctuation around a span are dropped; and DIET plus regex features can yield the same entity
 twice, which would make a form see two values.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,15 +45,18 @@ def canonical_entities(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class EntityCanonicalizer(GraphComponent):
     """Shape-based canonical values for extracted entities (see module docstring)."""
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,
-               resource: Resource, execution_context: ExecutionContext) -> "EntityCanonicalizer":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "EntityCanonicalizer":
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:

@@ -9,8 +9,10 @@ leaves three things that break entity spans:
 And one thing that breaks names: jieba cuts ``ledger-core`` into ``ledger / - / core``, so the
 model learns to tag pieces and, on a name it never saw, tags only some of them.
 This subclass keeps jieba's segmentation (and the catalog-generated user dictionary), splits
-tokens at those boundaries and joins hyphenated and slashed ASCII names (``feature/sso``) back into one token.
+tokens at those boundaries and joins hyphenated and slashed ASCII names (``feature/sso``) back
+into one token.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,8 +46,11 @@ def _joins(left: Token, right: Token) -> bool:
         return bool(_ASCII_WORD.match(left.text))
     if left.text.endswith("/"):
         return bool(_ASCII_WORD.match(right.text))
-    return (bool(_ASCII_WORD.match(left.text)) and bool(_ASCII_WORD.match(right.text))
-            and (left.text.endswith(_GLUE) or right.text.startswith(_GLUE)))
+    return (
+        bool(_ASCII_WORD.match(left.text))
+        and bool(_ASCII_WORD.match(right.text))
+        and (left.text.endswith(_GLUE) or right.text.startswith(_GLUE))
+    )
 
 
 def join_names(tokens: List[Token]) -> List[Token]:
@@ -58,9 +63,7 @@ def join_names(tokens: List[Token]) -> List[Token]:
     return out
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
 class ChatOpsJiebaTokenizer(JiebaTokenizer):
     """Jieba segmentation, then split at Chinese/ASCII and '#' boundaries; no space tokens."""
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Self-setup used by every make target: a Python 3.10 venv keyed by requirements.txt, and a
+# Self-setup used by every make target: a Python 3.10 venv keyed by requirements*.txt, and a
 # Rasa model keyed by a fingerprint of everything that goes into training.
-#   scripts/bootstrap.sh venv     create/refresh .venv when requirements.txt changed
+#   scripts/bootstrap.sh venv     create/refresh .venv when requirements(-dev).txt changed
 #   scripts/bootstrap.sh model    train models/chatops-<fingerprint>.tar.gz unless it exists
 #   scripts/bootstrap.sh stream   create .venv-stream (Python >= 3.8 with dingtalk-stream)
 #   scripts/bootstrap.sh fingerprint
@@ -38,7 +38,7 @@ find_python310() {
 }
 
 ensure_venv() {
-  local want; want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  local want; want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
     return
   fi
@@ -47,7 +47,7 @@ ensure_venv() {
   rm -rf "$VENV"
   "$py" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip<25" wheel 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 \
     | grep -v -e "is ignored: it is neither" -e "DEPRECATION" >&2 || true
   "$VENV/bin/python" -W ignore -c "import rasa, rasa_sdk, jieba, httpx" 2>/dev/null || die "dependency install failed"
   echo "$want" > "$STAMP"
@@ -56,7 +56,7 @@ ensure_venv() {
 
 fingerprint() {
   # Everything that changes the trained model: data, config, domain, custom NLU components,
-  # the pinned dependencies.
+  # the pinned runtime dependencies (not the development tools).
   { for f in config.yml domain.yml requirements.txt; do echo "$f"; cat "$f"; done
     find data nlu_components -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
       -not -path '*/__pycache__/*' | LC_ALL=C sort | while read -r f; do echo "$f"; cat "$f"; done

@@ -9,6 +9,7 @@ Commands at the prompt: /user <id> <name> (speak as someone else), /private (1:1
 /group, /fail [build|deploy] (the next task fails), /slow (tasks take a minute), /quit.
 Non-interactive: python -m scripts.demo --say "把订单服务发到测试环境" --wait 15
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,21 +60,38 @@ class Printer(threading.Thread):
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="部署助手 demo")
-    parser.add_argument("--say", action="append", default=[],
-                        help="send this message instead of prompting (repeatable)")
-    parser.add_argument("--wait", type=float, default=12.0,
-                        help="with --say: seconds to wait for replies after each message")
+    parser.add_argument(
+        "--say",
+        action="append",
+        default=[],
+        help="send this message instead of prompting (repeatable)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=12.0,
+        help="with --say: seconds to wait for replies after each message",
+    )
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args(argv)
 
     model = args.model or newest_model()
     if model is None:
-        sys.exit("no model in models/: run `make demo` (it trains one) or scripts/bootstrap.sh model")
-    print(f"starting the demo with {model.name}: Zadig simulator :7070, DingTalk simulator :7080,"
-          " action server :5055, Rasa :5005 (loading the model takes about a minute) ...",
-          flush=True)
-    stack = Stack(model=model, ports=Ports(), state_dir=ROOT / "var" / "demo",
-                  waiting_seconds=1, running_seconds=8)
+        sys.exit(
+            "no model in models/: run `make demo` (it trains one) or scripts/bootstrap.sh model"
+        )
+    print(
+        f"starting the demo with {model.name}: Zadig simulator :7070, DingTalk simulator :7080,"
+        " action server :5055, Rasa :5005 (loading the model takes about a minute) ...",
+        flush=True,
+    )
+    stack = Stack(
+        model=model,
+        ports=Ports(),
+        state_dir=ROOT / "var" / "demo",
+        waiting_seconds=1,
+        running_seconds=8,
+    )
     try:
         stack.start()
     except RuntimeError as exc:
@@ -92,8 +110,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 time.sleep(args.wait)
             printer.drain()
             return 0
-        print("\n已连接。在“测试群”里 @部署助手 说话，例如：把订单服务发到测试环境 "
-              "（/quit 退出，/fail 让下一次发布失败，/user u2 李四 换人说话）\n", flush=True)
+        print(
+            "\n已连接。在“测试群”里 @部署助手 说话，例如：把订单服务发到测试环境 "
+            "（/quit 退出，/fail 让下一次发布失败，/user u2 李四 换人说话）\n",
+            flush=True,
+        )
         while True:
             try:
                 line = input(f"{chat.nick}> ").strip()
@@ -116,8 +137,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             if line.startswith("/fail"):
                 stage = line.split()[1] if len(line.split()) > 1 else "deploy"
-                zadig.post("/_sim/outcome", json={"status": "failed", "stage": stage,
-                                                   "error": "demo: injected failure"})
+                zadig.post(
+                    "/_sim/outcome",
+                    json={"status": "failed", "stage": stage, "error": "demo: injected failure"},
+                )
                 print(f"  (下一次发布会在 {stage} 阶段失败)")
                 continue
             if line == "/slow":

@@ -11,6 +11,7 @@ same sentences with the same value-level rules.
 Writes results/nlu/ (Rasa's reports), bench/results/nlu.json and bench/results/nlu.md.
 Usage: python scripts/nlu_report.py --model models/x.tar.gz [--data tests/nlu] [--gate]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,15 +76,23 @@ def score(name: str, gold: List[Frame], predicted: List[Frame]) -> Dict[str, Any
             continue
         p = c["correct"] / c["predicted"] if c["predicted"] else 0.0
         r = c["correct"] / c["support"]
-        intents[intent] = {"support": c["support"], "precision": round(p, 3),
-                           "recall": round(r, 3),
-                           "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0}
+        intents[intent] = {
+            "support": c["support"],
+            "precision": round(p, 3),
+            "recall": round(r, 3),
+            "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0,
+        }
     n = len(gold)
-    return {"name": name, "n": n,
-            "intent_accuracy": round(sum(g[0] == p[0] for g, p in zip(gold, predicted)) / n, 4),
-            "entity_precision": round(precision, 4), "entity_recall": round(recall, 4),
-            "entity_f1": round(f1, 4), "whole_frame_accuracy": round(frames / n, 4),
-            "per_intent": intents}
+    return {
+        "name": name,
+        "n": n,
+        "intent_accuracy": round(sum(g[0] == p[0] for g, p in zip(gold, predicted)) / n, 4),
+        "entity_precision": round(precision, 4),
+        "entity_recall": round(recall, 4),
+        "entity_f1": round(f1, 4),
+        "whole_frame_accuracy": round(frames / n, 4),
+        "per_intent": intents,
+    }
 
 
 async def evaluate(model: Path, data: Path, out: Path) -> Dict[str, Any]:
@@ -91,21 +100,34 @@ async def evaluate(model: Path, data: Path, out: Path) -> Dict[str, Any]:
     from rasa.nlu.test import run_evaluation
 
     agent = Agent.load(model_path=str(model))
-    rasa_result = await run_evaluation(str(data), agent.processor, output_directory=str(out),
-                                       successes=True, errors=True, disable_plotting=True,
-                                       report_as_dict=True)
+    rasa_result = await run_evaluation(
+        str(data),
+        agent.processor,
+        output_directory=str(out),
+        successes=True,
+        errors=True,
+        disable_plotting=True,
+        report_as_dict=True,
+    )
     examples = load_examples(data)
     gold: List[Frame] = [(intent, ents) for _, intent, ents in examples]
     bot: List[Frame] = []
     misses = []
     for text, intent, ents in examples:
         parsed = await agent.parse_message(text)
-        frame = (parsed["intent"]["name"],
-                 {(e["entity"], str(e["value"])) for e in parsed.get("entities", [])})
+        frame = (
+            parsed["intent"]["name"],
+            {(e["entity"], str(e["value"])) for e in parsed.get("entities", [])},
+        )
         bot.append(frame)
         if frame != (intent, ents):
-            misses.append({"text": text, "gold": [intent, sorted(ents)],
-                           "predicted": [frame[0], sorted(frame[1])]})
+            misses.append(
+                {
+                    "text": text,
+                    "gold": [intent, sorted(ents)],
+                    "predicted": [frame[0], sorted(frame[1])],
+                }
+            )
     article = [article_frame(text) for text, _, _ in examples]
 
     intent_report = rasa_result["intent_evaluation"]["report"]
@@ -115,10 +137,12 @@ async def evaluate(model: Path, data: Path, out: Path) -> Dict[str, Any]:
     return {
         "model": model.name,
         "data": str(data.relative_to(ROOT) if data.is_absolute() else data),
-        "rasa": {"intent_accuracy": round(intent_report["accuracy"], 4),
-                 "entity_precision": round(micro.get("precision", 0.0), 4),
-                 "entity_recall": round(micro.get("recall", 0.0), 4),
-                 "entity_f1": round(micro.get("f1-score", 0.0), 4)},
+        "rasa": {
+            "intent_accuracy": round(intent_report["accuracy"], 4),
+            "entity_precision": round(micro.get("precision", 0.0), 4),
+            "entity_recall": round(micro.get("recall", 0.0), 4),
+            "entity_f1": round(micro.get("f1-score", 0.0), 4),
+        },
         "bot": score("部署助手", gold, bot),
         "article": score("article regex", gold, article),
         "misses": misses,
@@ -135,7 +159,8 @@ def markdown(result: Dict[str, Any]) -> str:
         "| metric | 部署助手 | article's regex |",
         "|---|---|---|",
         f"| intent accuracy | {pct(bot['intent_accuracy'])} | {pct(art['intent_accuracy'])} |",
-        f"| entity precision (values) | {pct(bot['entity_precision'])} | {pct(art['entity_precision'])} |",
+        f"| entity precision (values) | {pct(bot['entity_precision'])} "
+        f"| {pct(art['entity_precision'])} |",
         f"| entity recall (values) | {pct(bot['entity_recall'])} | {pct(art['entity_recall'])} |",
         f"| entity F1 (values) | {pct(bot['entity_f1'])} | {pct(art['entity_f1'])} |",
         f"| whole frame (intent + every entity) | {pct(bot['whole_frame_accuracy'])} | "
@@ -151,8 +176,10 @@ def markdown(result: Dict[str, Any]) -> str:
     ]
     for intent, m in bot["per_intent"].items():
         a = art["per_intent"].get(intent, {}).get("recall", 0.0)
-        lines.append(f"| {intent} | {m['support']} | {m['precision']:.2f} | {m['recall']:.2f} "
-                     f"| {m['f1']:.2f} | {a:.2f} |")
+        lines.append(
+            f"| {intent} | {m['support']} | {m['precision']:.2f} | {m['recall']:.2f} "
+            f"| {m['f1']:.2f} | {a:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -173,8 +200,9 @@ def main() -> int:
     result = asyncio.run(evaluate(args.model, data, args.out))
     bench = ROOT / "bench" / "results"
     bench.mkdir(parents=True, exist_ok=True)
-    (bench / "nlu.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
-                                    encoding="utf-8")
+    (bench / "nlu.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     (bench / "nlu.md").write_text(markdown(result), encoding="utf-8")
     print(markdown(result))
     for miss in result["misses"]:

@@ -14,6 +14,7 @@ Usage: python -m scripts.refresh_catalog [--catalog PATH] [--dry-run]
 Zadig is the one in ZADIG_BASE_URL / ZADIG_TOKEN (see .env.example). On any Zadig failure the
 command exits 1 and the catalog file is left untouched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,20 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import (Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
-                    TypeVar)
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import httpx
 
-from chatops.catalog import _KEY_RE  # the catalog's own naming rule, not a copy of it
-from chatops.catalog import (Catalog, CatalogError, Environment, Service, dump_catalog,
-                             load_catalog, parse_catalog)
+from chatops.catalog import (
+    _KEY_RE,  # the catalog's own naming rule, not a copy of it
+    Catalog,
+    CatalogError,
+    Environment,
+    Service,
+    dump_catalog,
+    load_catalog,
+    parse_catalog,
+)
 from chatops.settings import Settings, SettingsError, get_settings
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import ZadigAuthError, ZadigError, ZadigUnavailable
@@ -75,8 +82,9 @@ def merge(catalog: Catalog, discovered: Discovered) -> Tuple[Catalog, List[str]]
     environments = _merge_environments(catalog, discovered, taken, report)
     services = _merge_services(catalog, discovered, taken, report)
 
-    new_names = ([f"environment {k}" for k in environments if k not in catalog.environments]
-                 + [f"service {n}" for n in services if n not in catalog.services])
+    new_names = [f"environment {k}" for k in environments if k not in catalog.environments] + [
+        f"service {n}" for n in services if n not in catalog.services
+    ]
     if new_names:
         report.append(f"add Chinese aliases to {where} for: {', '.join(new_names)}")
     merged = replace(catalog, registry=registry, environments=environments, services=services)
@@ -90,37 +98,54 @@ def _registry(catalog: Catalog, registries: Sequence[RegistryInfo], report: List
         default = addresses[0]
     if default is None:
         if catalog.registry not in addresses:
-            report.append(f"warning: Zadig has no default image registry; keeping "
-                          f"{catalog.registry}")
+            report.append(
+                f"warning: Zadig has no default image registry; keeping {catalog.registry}"
+            )
         return catalog.registry
     if default != catalog.registry:
         report.append(f"registry: {catalog.registry} -> {default}")
     return default
 
 
-def _acceptable(found: Iterable[Tuple[str, T]], kind: str, noun: str, known: Mapping[str, object],
-                taken: Dict[str, str], report: List[str]) -> Dict[str, T]:
+def _acceptable(
+    found: Iterable[Tuple[str, T]],
+    kind: str,
+    noun: str,
+    known: Mapping[str, object],
+    taken: Dict[str, str],
+    report: List[str],
+) -> Dict[str, T]:
     """What Zadig listed that the catalog can hold: valid names not already used for
     something else (first occurrence wins); each skipped one is reported."""
     listed: Dict[str, T] = {}
     for name, info in found:
         if not _valid_name(name):
-            report.append(f"warning: skipped Zadig {kind} '{name}': catalog {noun} must be "
-                          "lower-case letters, digits and '-'")
+            report.append(
+                f"warning: skipped Zadig {kind} '{name}': catalog {noun} must be "
+                "lower-case letters, digits and '-'"
+            )
         elif name not in known and taken.get(name.lower()):
-            report.append(f"warning: skipped Zadig {kind} '{name}': the catalog already "
-                          f"uses that name for {taken[name.lower()]}")
+            report.append(
+                f"warning: skipped Zadig {kind} '{name}': the catalog already "
+                f"uses that name for {taken[name.lower()]}"
+            )
         else:
             listed.setdefault(name, info)
     return listed
 
 
-def _merge_environments(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
-                        report: List[str]) -> Dict[str, Environment]:
+def _merge_environments(
+    catalog: Catalog, discovered: Discovered, taken: Dict[str, str], report: List[str]
+) -> Dict[str, Environment]:
     details = {w.workflow_key: w for w in discovered.workflows}
     listed: Dict[str, EnvironmentInfo] = _acceptable(
-        ((info.key, info) for info in discovered.environments), "environment", "keys",
-        catalog.environments, taken, report)
+        ((info.key, info) for info in discovered.environments),
+        "environment",
+        "keys",
+        catalog.environments,
+        taken,
+        report,
+    )
 
     result: Dict[str, Environment] = {}
     for key, env in catalog.environments.items():
@@ -128,59 +153,90 @@ def _merge_environments(catalog: Catalog, discovered: Discovered, taken: Dict[st
         if key in listed:
             continue
         if env.production:
-            report.append(f"kept environment '{key}': production environments are listed by a "
-                          "license-gated endpoint, so Zadig was not asked about it")
+            report.append(
+                f"kept environment '{key}': production environments are listed by a "
+                "license-gated endpoint, so Zadig was not asked about it"
+            )
         else:
-            report.append(f"warning: environment '{key}' is no longer listed by Zadig; kept "
-                          "(delete it by hand if it is really gone)")
+            report.append(
+                f"warning: environment '{key}' is no longer listed by Zadig; kept "
+                "(delete it by hand if it is really gone)"
+            )
 
     conventional = _conventional_jobs(catalog)
     for key, info in listed.items():
         if key in result:
             continue
-        draft = Environment(key=key, aliases=(), workflow=f"{catalog.project_key}-{key}",
-                            build_job=conventional[0], deploy_job=conventional[1], branch=key,
-                            production=info.production)
+        draft = Environment(
+            key=key,
+            aliases=(),
+            workflow=f"{catalog.project_key}-{key}",
+            build_job=conventional[0],
+            deploy_job=conventional[1],
+            branch=key,
+            production=info.production,
+        )
         env = _map_workflow(catalog, draft, details, report, new=True)
         result[key] = env
         hint = f", Zadig calls it '{info.alias}'" if info.alias else ""
-        report.append(f"added environment '{key}' (workflow {env.workflow}, jobs "
-                      f"{env.build_job}/{env.deploy_job}, branch {env.branch}{hint}); "
-                      "check its branch")
+        report.append(
+            f"added environment '{key}' (workflow {env.workflow}, jobs "
+            f"{env.build_job}/{env.deploy_job}, branch {env.branch}{hint}); "
+            "check its branch"
+        )
     return result
 
 
-def _map_workflow(catalog: Catalog, env: Environment, details: Dict[str, WorkflowDetail],
-                  report: List[str], new: bool = False) -> Environment:
+def _map_workflow(
+    catalog: Catalog,
+    env: Environment,
+    details: Dict[str, WorkflowDetail],
+    report: List[str],
+    new: bool = False,
+) -> Environment:
     """The environment pointed at the workflow that deploys to it, with that workflow's jobs."""
-    usable = sorted((w for w in details.values()
-                     if w.deploy_env == env.key and w.build_job_name and w.deploy_job_name),
-                    key=lambda w: w.workflow_key)
+    usable = sorted(
+        (
+            w
+            for w in details.values()
+            if w.deploy_env == env.key and w.build_job_name and w.deploy_job_name
+        ),
+        key=lambda w: w.workflow_key,
+    )
     chosen: Optional[WorkflowDetail] = None
     if usable:
         by_key = {w.workflow_key: w for w in usable}
-        chosen = (by_key.get(env.workflow) or by_key.get(f"{catalog.project_key}-{env.key}")
-                  or usable[0])
+        chosen = (
+            by_key.get(env.workflow) or by_key.get(f"{catalog.project_key}-{env.key}") or usable[0]
+        )
         if len(usable) > 1:
-            report.append(f"note: workflows {', '.join(by_key)} all deploy to '{env.key}'; "
-                          f"using {chosen.workflow_key}")
+            report.append(
+                f"note: workflows {', '.join(by_key)} all deploy to '{env.key}'; "
+                f"using {chosen.workflow_key}"
+            )
     elif env.workflow in details:
         chosen = details[env.workflow]  # e.g. a workflow whose environment is chosen at run time
     if chosen is None:
         if not new:
-            report.append(f"warning: Zadig has no custom workflow '{env.workflow}' (environment "
-                          f"'{env.key}'); kept the mapping")
+            report.append(
+                f"warning: Zadig has no custom workflow '{env.workflow}' (environment "
+                f"'{env.key}'); kept the mapping"
+            )
         else:
-            report.append(f"warning: no custom workflow deploys to '{env.key}'; assumed "
-                          f"'{env.workflow}' with jobs {env.build_job}/{env.deploy_job}")
+            report.append(
+                f"warning: no custom workflow deploys to '{env.key}'; assumed "
+                f"'{env.workflow}' with jobs {env.build_job}/{env.deploy_job}"
+            )
         return env
     build = chosen.build_job_name or env.build_job
     deploy = chosen.deploy_job_name or env.deploy_job
     updated = replace(env, workflow=chosen.workflow_key, build_job=build, deploy_job=deploy)
     if not new and updated != env:
-        report.append(f"environment '{env.key}': workflow {env.workflow} "
-                      f"({env.build_job}/{env.deploy_job}) -> {updated.workflow} "
-                      f"({updated.build_job}/{updated.deploy_job})")
+        report.append(
+            f"environment '{env.key}': workflow {env.workflow} "
+            f"({env.build_job}/{env.deploy_job}) -> {updated.workflow} "
+            f"({updated.build_job}/{updated.deploy_job})"
+        )
     return updated
 
 
@@ -190,22 +246,31 @@ def _conventional_jobs(catalog: Catalog) -> Tuple[str, str]:
     return counts.most_common(1)[0][0]
 
 
-def _merge_services(catalog: Catalog, discovered: Discovered, taken: Dict[str, str],
-                    report: List[str]) -> Dict[str, Service]:
+def _merge_services(
+    catalog: Catalog, discovered: Discovered, taken: Dict[str, str], report: List[str]
+) -> Dict[str, Service]:
     listed: Dict[str, ServiceInfo] = _acceptable(
-        ((info.name, info) for info in discovered.services), "service", "names",
-        catalog.services, taken, report)
+        ((info.name, info) for info in discovered.services),
+        "service",
+        "names",
+        catalog.services,
+        taken,
+        report,
+    )
 
     result: Dict[str, Service] = {}
     for name, svc in catalog.services.items():
         info = listed.get(name)
         if info is None:
-            report.append(f"warning: service '{name}' is no longer listed by Zadig; kept "
-                          "(delete it by hand if it is really gone)")
+            report.append(
+                f"warning: service '{name}' is no longer listed by Zadig; kept "
+                "(delete it by hand if it is really gone)"
+            )
             result[name] = svc
             continue
-        module = svc.module if svc.module in info.modules or not info.modules else \
-            _pick_module(info)
+        module = (
+            svc.module if svc.module in info.modules or not info.modules else _pick_module(info)
+        )
         if module != svc.module:
             report.append(f"service '{name}': module {svc.module} -> {module}")
         result[name] = replace(svc, module=module)
@@ -216,8 +281,9 @@ def _merge_services(catalog: Catalog, discovered: Discovered, taken: Dict[str, s
         module = _pick_module(info)
         result[name] = Service(name=name, module=module, repo=name, aliases=())
         more = f" (modules: {', '.join(info.modules)})" if len(info.modules) > 1 else ""
-        report.append(f"added service '{name}' (module {module}{more}, repo {name}); "
-                      "check its repo")
+        report.append(
+            f"added service '{name}' (module {module}{more}, repo {name}); check its repo"
+        )
     return result
 
 
@@ -263,16 +329,25 @@ def _explain(exc: ZadigError, settings: Settings) -> str:
     if isinstance(exc, ZadigAuthError):
         return f"{exc}. Check ZADIG_TOKEN (and that its user can see the project)."
     if isinstance(exc, ZadigUnavailable):
-        hint = (" (no ZADIG_BASE_URL is set, so this is the demo simulator: start it or set "
-                "ZADIG_BASE_URL and ZADIG_TOKEN)" if settings.demo else "")
+        hint = (
+            " (no ZADIG_BASE_URL is set, so this is the demo simulator: start it or set "
+            "ZADIG_BASE_URL and ZADIG_TOKEN)"
+            if settings.demo
+            else ""
+        )
         return f"{exc}. Is Zadig at {where} up?{hint}"
     return str(exc)
 
 
-async def refresh(catalog_path: Path, settings: Settings, *, dry_run: bool = False,
-                  transport: Optional[httpx.AsyncBaseTransport] = None,
-                  out: Callable[[str], None] = print,
-                  err: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> int:
+async def refresh(
+    catalog_path: Path,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    transport: Optional[httpx.AsyncBaseTransport] = None,
+    out: Callable[[str], None] = print,
+    err: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> int:
     """Refresh one catalog file; returns the process exit code."""
     try:
         catalog = load_catalog(catalog_path)
@@ -280,18 +355,26 @@ async def refresh(catalog_path: Path, settings: Settings, *, dry_run: bool = Fal
         err(f"error: {exc}")
         return 1
     try:
-        async with ZadigClient(settings.zadig_base_url, settings.zadig_token,
-                               timeout=settings.zadig_timeout, transport=transport) as zadig:
+        async with ZadigClient(
+            settings.zadig_base_url,
+            settings.zadig_token,
+            timeout=settings.zadig_timeout,
+            transport=transport,
+        ) as zadig:
             discovered = await discover(zadig, catalog.project_key)
     except ZadigError as exc:
-        err(f"error: cannot read project '{catalog.project_key}' from Zadig; {catalog_path} "
-            f"is unchanged.\n{_explain(exc, settings)}")
+        err(
+            f"error: cannot read project '{catalog.project_key}' from Zadig; {catalog_path} "
+            f"is unchanged.\n{_explain(exc, settings)}"
+        )
         return 1
 
     if not (discovered.environments or discovered.workflows or discovered.services):
-        err(f"error: Zadig lists no environments, workflows or services for project "
+        err(
+            f"error: Zadig lists no environments, workflows or services for project "
             f"'{catalog.project_key}'; {catalog_path} is unchanged. Is the project key right, "
-            "and can the token's user see the project?")
+            "and can the token's user see the project?"
+        )
         return 1
     merged, report = merge(catalog, discovered)
     for line in report:
@@ -308,27 +391,51 @@ async def refresh(catalog_path: Path, settings: Settings, *, dry_run: bool = Fal
     if dry_run:
         # Diff the two catalogs in the same layout, so only real changes show.
         before = dump_catalog(catalog).splitlines(keepends=True)
-        out("".join(difflib.unified_diff(before, text.splitlines(keepends=True),
-                                         f"{catalog_path} (now)", f"{catalog_path} (refreshed)")))
+        out(
+            "".join(
+                difflib.unified_diff(
+                    before,
+                    text.splitlines(keepends=True),
+                    f"{catalog_path} (now)",
+                    f"{catalog_path} (refreshed)",
+                )
+            )
+        )
         out("dry run: nothing written.")
         return 0
     if catalog_path.read_text(encoding="utf-8") != dump_catalog(catalog):
-        out(f"note: {catalog_path} is rewritten in the generated layout; comments other than "
-            "the header are not kept.")
+        out(
+            f"note: {catalog_path} is rewritten in the generated layout; comments other than "
+            "the header are not kept."
+        )
     _write_atomically(catalog_path, text)
-    out(f"wrote {catalog_path}. Next: python scripts/generate_nlu.py (make generate), "
-        "then make train.")
+    out(
+        f"wrote {catalog_path}. Next: python scripts/generate_nlu.py (make generate), "
+        "then make train."
+    )
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None, *, settings: Optional[Settings] = None,
-         transport: Optional[httpx.AsyncBaseTransport] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.refresh_catalog",
-                                     description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--catalog", type=Path, default=None,
-                        help="catalog file (default: CATALOG_PATH or catalog.yml)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the changes as a diff instead of writing the file")
+def main(
+    argv: Optional[Sequence[str]] = None,
+    *,
+    settings: Optional[Settings] = None,
+    transport: Optional[httpx.AsyncBaseTransport] = None,
+) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.refresh_catalog", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        help="catalog file (default: CATALOG_PATH or catalog.yml)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the changes as a diff instead of writing the file",
+    )
     args = parser.parse_args(argv)
     if settings is None:
         try:

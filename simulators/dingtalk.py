@@ -45,6 +45,7 @@ HTTP 400 ``{"code":"sendTooFast","message":"send too fast, exceed 20 times per m
 Run: ``python -m simulators.dingtalk --port 7080 --app-key demo-app-key --app-secret
 demo-app-secret --bot-url http://127.0.0.1:5005/webhooks/dingtalk/webhook``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,12 +82,21 @@ BAD_CLIENT_MSG = "无效的clientId或者clientSecret"
 UNKNOWN_MSG_NOTICE = "用户发送了一条消息，机器人暂不支持接收。"
 
 WEBHOOK_MSGTYPES = {"text", "markdown", "link", "actionCard", "feedCard", "empty"}
-OPENAPI_MSGKEYS = {"sampleText": "text", "sampleMarkdown": "markdown", "sampleLink": "link",
-                   "sampleImageMsg": "image", "sampleActionCard": "actionCard",
-                   "sampleActionCard2": "actionCard", "sampleActionCard3": "actionCard",
-                   "sampleActionCard4": "actionCard", "sampleActionCard5": "actionCard",
-                   "sampleActionCard6": "actionCard", "sampleAudio": "audio",
-                   "sampleFile": "file", "sampleVideo": "video"}
+OPENAPI_MSGKEYS = {
+    "sampleText": "text",
+    "sampleMarkdown": "markdown",
+    "sampleLink": "link",
+    "sampleImageMsg": "image",
+    "sampleActionCard": "actionCard",
+    "sampleActionCard2": "actionCard",
+    "sampleActionCard3": "actionCard",
+    "sampleActionCard4": "actionCard",
+    "sampleActionCard5": "actionCard",
+    "sampleActionCard6": "actionCard",
+    "sampleAudio": "audio",
+    "sampleFile": "file",
+    "sampleVideo": "video",
+}
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 _app_numbers = itertools.count(1)
@@ -161,19 +171,36 @@ class SimState:
         """Reuse the conversation's live session (as DingTalk does), else open a new one."""
         now = _now_ms()
         for session in self.sessions.values():
-            if (session.conversation_id == conversation_id and not session.revoked
-                    and session.expires_ms > now + 60_000 and session.is_group == is_group
-                    and (is_group or session.user_id == user_id)):
+            if (
+                session.conversation_id == conversation_id
+                and not session.revoked
+                and session.expires_ms > now + 60_000
+                and session.is_group == is_group
+                and (is_group or session.user_id == user_id)
+            ):
                 return session
-        session = Session(key=secrets.token_hex(16), conversation_id=conversation_id,
-                          is_group=is_group, user_id=user_id,
-                          expires_ms=now + int(self.config.session_ttl_seconds * 1000))
+        session = Session(
+            key=secrets.token_hex(16),
+            conversation_id=conversation_id,
+            is_group=is_group,
+            user_id=user_id,
+            expires_ms=now + int(self.config.session_ttl_seconds * 1000),
+        )
         self.sessions[session.key] = session
         return session
 
-    def record(self, *, conversation: str, route: str, msgtype: str, payload: Dict[str, Any],
-               at_user_ids: Sequence[str] = (), is_at_all: bool = False,
-               user_ids: Sequence[str] = (), session: str = "") -> Dict[str, Any]:
+    def record(
+        self,
+        *,
+        conversation: str,
+        route: str,
+        msgtype: str,
+        payload: Dict[str, Any],
+        at_user_ids: Sequence[str] = (),
+        is_at_all: bool = False,
+        user_ids: Sequence[str] = (),
+        session: str = "",
+    ) -> Dict[str, Any]:
         body = payload.get(msgtype) if isinstance(payload.get(msgtype), dict) else payload
         entry = {
             "index": len(self.messages),
@@ -201,8 +228,10 @@ class SimState:
 
 # ----------------------------------------------------------------- callback bodies
 
-def build_callback(state: SimState, request: Request,
-                   spec: Dict[str, Any]) -> Tuple[Dict[str, Any], Session]:
+
+def build_callback(
+    state: SimState, request: Request, spec: Dict[str, Any]
+) -> Tuple[Dict[str, Any], Session]:
     """The §1.5 body DingTalk would send for a user message described by ``spec``."""
     cfg = state.config
     group = bool(spec.get("group", True))
@@ -228,34 +257,45 @@ def build_callback(state: SimState, request: Request,
     if group:
         at_users = [{"dingtalkId": BOT_DINGTALK_ID}]
         for other in spec.get("at_users") or []:
-            at_users.append({"dingtalkId": "$:LWCP_v1:$" + hashlib.sha1(str(other).encode())
-                             .hexdigest()[:22], "staffId": str(other)})
+            at_users.append(
+                {
+                    "dingtalkId": "$:LWCP_v1:$"
+                    + hashlib.sha1(str(other).encode()).hexdigest()[:22],
+                    "staffId": str(other),
+                }
+            )
         body["atUsers"] = at_users
-    body.update({
-        "chatbotCorpId": CORP_ID,
-        "chatbotUserId": BOT_DINGTALK_ID,
-        "msgId": str(spec.get("msg_id") or "msg" + secrets.token_urlsafe(15) + "=="),
-        "senderNick": nick,
-        "isAdmin": bool(spec.get("admin", False)),
-    })
+    body.update(
+        {
+            "chatbotCorpId": CORP_ID,
+            "chatbotUserId": BOT_DINGTALK_ID,
+            "msgId": str(spec.get("msg_id") or "msg" + secrets.token_urlsafe(15) + "=="),
+            "senderNick": nick,
+            "isAdmin": bool(spec.get("admin", False)),
+        }
+    )
     if not external:
         body["senderStaffId"] = user
-    body.update({
-        "sessionWebhookExpiredTime": session.expires_ms,
-        "createAt": now,
-        "senderCorpId": CORP_ID,
-        "conversationType": "2" if group else "1",
-        "senderId": sender_id,
-    })
+    body.update(
+        {
+            "sessionWebhookExpiredTime": session.expires_ms,
+            "createAt": now,
+            "senderCorpId": CORP_ID,
+            "conversationType": "2" if group else "1",
+            "senderId": sender_id,
+        }
+    )
     if group:
         body["conversationTitle"] = str(spec.get("title") or "测试群")
         body["isInAtList"] = True
-    body.update({
-        "sessionWebhook": f"{base}/robot/sendBySession?session={session.key}",
-        "robotCode": cfg.robot_code,
-        "msgtype": msgtype,
-        "senderPlatform": "Mac",  # an extra key real payloads carry; parsers must ignore it
-    })
+    body.update(
+        {
+            "sessionWebhook": f"{base}/robot/sendBySession?session={session.key}",
+            "robotCode": cfg.robot_code,
+            "msgtype": msgtype,
+            "senderPlatform": "Mac",  # an extra key real payloads carry; parsers must ignore it
+        }
+    )
     body.update(_content(msgtype, text, group, spec))
     return body, session
 
@@ -268,9 +308,14 @@ def _content(msgtype: str, text: str, group: bool, spec: Dict[str, Any]) -> Dict
     if msgtype == "picture":
         return {"content": {"pictureDownloadCode": code, "downloadCode": code}}
     if msgtype == "richText":
-        return {"content": {"richText": [
-            {"text": text or "看下这张图"},
-            {"pictureDownloadCode": code, "downloadCode": code, "type": "picture"}]}}
+        return {
+            "content": {
+                "richText": [
+                    {"text": text or "看下这张图"},
+                    {"pictureDownloadCode": code, "downloadCode": code, "type": "picture"},
+                ]
+            }
+        }
     if msgtype == "audio":
         content: Dict[str, Any] = {"downloadCode": code, "duration": 3000}
         if spec.get("recognition"):
@@ -279,8 +324,14 @@ def _content(msgtype: str, text: str, group: bool, spec: Dict[str, Any]) -> Dict
     if msgtype == "video":
         return {"content": {"duration": "5", "videoType": "mp4", "downloadCode": code}}
     if msgtype == "file":
-        return {"content": {"spaceId": "2040000000", "fileName": text or "foobar.zip",
-                            "downloadCode": code, "fileId": secrets.token_hex(6)}}
+        return {
+            "content": {
+                "spaceId": "2040000000",
+                "fileName": text or "foobar.zip",
+                "downloadCode": code,
+                "fileId": secrets.token_hex(6),
+            }
+        }
     return {"content": {"unknownMsgType": UNKNOWN_MSG_NOTICE}}
 
 
@@ -290,8 +341,9 @@ def _signed_headers(state: SimState, spec: Dict[str, Any]) -> Dict[str, str]:
         return headers
     timestamp = str(_now_ms() + int(spec.get("timestamp_offset_ms") or 0))
     headers["timestamp"] = timestamp
-    headers["sign"] = str(spec["sign"]) if spec.get("sign") else dingtalk_sign(
-        timestamp, state.config.app_secret)
+    headers["sign"] = (
+        str(spec["sign"]) if spec.get("sign") else dingtalk_sign(timestamp, state.config.app_secret)
+    )
     return headers
 
 
@@ -312,16 +364,28 @@ def _read_object(request: Request) -> Tuple[Dict[str, Any], Optional[HTTPRespons
 
 # --------------------------------------------------------------------- the app
 
-def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret",
-               bot_url: str = "http://127.0.0.1:5005/webhooks/dingtalk/webhook", *,
-               robot_code: Optional[str] = None, session_ttl_seconds: float = 5400.0,
-               rate_limit: int = 20, public_url: str = "",
-               bot_timeout: float = 60.0) -> Sanic:
+
+def create_app(
+    app_key: str = "demo-app-key",
+    app_secret: str = "demo-app-secret",
+    bot_url: str = "http://127.0.0.1:5005/webhooks/dingtalk/webhook",
+    *,
+    robot_code: Optional[str] = None,
+    session_ttl_seconds: float = 5400.0,
+    rate_limit: int = 20,
+    public_url: str = "",
+    bot_timeout: float = 60.0,
+) -> Sanic:
     """A Sanic app simulating DingTalk for one enterprise-internal robot."""
-    initial = SimConfig(app_key=app_key, app_secret=app_secret,
-                        robot_code=robot_code or app_key, bot_url=bot_url,
-                        session_ttl_seconds=session_ttl_seconds, rate_limit=rate_limit,
-                        public_url=public_url.rstrip("/"))
+    initial = SimConfig(
+        app_key=app_key,
+        app_secret=app_secret,
+        robot_code=robot_code or app_key,
+        bot_url=bot_url,
+        session_ttl_seconds=session_ttl_seconds,
+        rate_limit=rate_limit,
+        public_url=public_url.rstrip("/"),
+    )
     app = Sanic(f"dingtalk_sim_{next(_app_numbers)}")
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.WEBSOCKET_PING_INTERVAL = None  # the gateway does not ping at WS level
@@ -353,19 +417,44 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
             payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = _signed_headers(st, spec)
         url = str(spec.get("bot_url") or st.config.bot_url)
-        st.inbound.append({"route": "http", "url": url, "headers": headers, "body": body,
-                           "raw_body": spec.get("raw_body")})
+        st.inbound.append(
+            {
+                "route": "http",
+                "url": url,
+                "headers": headers,
+                "body": body,
+                "raw_body": spec.get("raw_body"),
+            }
+        )
         try:
             response = await app.ctx.http.post(url, content=payload, headers=headers)
         except httpx.HTTPError as exc:
-            return _json({"error": f"bot unreachable at {url}: {type(exc).__name__}: {exc}",
-                          "msg_id": body["msgId"], "session": session.key}, 502)
-        logger.info("say %s/%s -> %s: HTTP %s", body["conversationId"], body["msgId"], url,
-                    response.status_code)
+            return _json(
+                {
+                    "error": f"bot unreachable at {url}: {type(exc).__name__}: {exc}",
+                    "msg_id": body["msgId"],
+                    "session": session.key,
+                },
+                502,
+            )
+        logger.info(
+            "say %s/%s -> %s: HTTP %s",
+            body["conversationId"],
+            body["msgId"],
+            url,
+            response.status_code,
+        )
         _record_sync_reply(st, body, response)
-        return _json({"status": response.status_code, "body": response.text,
-                      "msg_id": body["msgId"], "session": session.key,
-                      "conversation": body["conversationId"], "callback": body})
+        return _json(
+            {
+                "status": response.status_code,
+                "body": response.text,
+                "msg_id": body["msgId"],
+                "session": session.key,
+                "conversation": body["conversationId"],
+                "callback": body,
+            }
+        )
 
     # ------------------------------------------------- bot -> DingTalk: session webhook
 
@@ -384,16 +473,21 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
         if problem:
             return _json({"errcode": 40035, "errmsg": f"不合法的参数: {problem}"})
         if not st.take_send_slot():
-            return _json({"errcode": 130101,
-                          "errmsg": TOO_FAST_MSG.format(n=st.config.rate_limit)})
+            return _json({"errcode": 130101, "errmsg": TOO_FAST_MSG.format(n=st.config.rate_limit)})
         at = message.get("at") if isinstance(message.get("at"), dict) else {}
-        logger.info("session webhook message for %s (%s)", session.conversation_id,
-                    message["msgtype"])
-        st.record(conversation=session.conversation_id, route="session_webhook",
-                  msgtype=message["msgtype"], payload=message,
-                  at_user_ids=[str(u) for u in at.get("atUserIds") or []],
-                  is_at_all=bool(at.get("isAtAll")),
-                  user_ids=[] if session.is_group else [session.user_id], session=key)
+        logger.info(
+            "session webhook message for %s (%s)", session.conversation_id, message["msgtype"]
+        )
+        st.record(
+            conversation=session.conversation_id,
+            route="session_webhook",
+            msgtype=message["msgtype"],
+            payload=message,
+            at_user_ids=[str(u) for u in at.get("atUserIds") or []],
+            is_at_all=bool(at.get("isAtAll")),
+            user_ids=[] if session.is_group else [session.user_id],
+            session=key,
+        )
         return _json({"errcode": 0, "errmsg": "ok"})
 
     # ------------------------------------------------------------ bot -> DingTalk: OpenAPI
@@ -428,8 +522,11 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
             since = int(request.args.get("since", "0"))
         except ValueError:
             return _json({"error": "since must be an integer index"}, 400)
-        found = [m for m in st.messages[max(since, 0):]
-                 if not conversation or m["conversation"] == conversation]
+        found = [
+            m
+            for m in st.messages[max(since, 0) :]
+            if not conversation or m["conversation"] == conversation
+        ]
         return _json({"messages": found, "next": len(st.messages)})
 
     @app.get("/_sim/inbound")
@@ -473,9 +570,15 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
     @app.get("/_sim/health")
     async def health(request: Request) -> HTTPResponse:
         st = state()
-        return _json({"status": "ok", "config": _public_config(st.config),
-                      "messages": len(st.messages), "sessions": len(st.sessions),
-                      "stream_connected": st.live_stream_client() is not None})
+        return _json(
+            {
+                "status": "ok",
+                "config": _public_config(st.config),
+                "messages": len(st.messages),
+                "sessions": len(st.sessions),
+                "stream_connected": st.live_stream_client() is not None,
+            }
+        )
 
     # ---------------------------------------------------------------- Stream gateway
 
@@ -485,13 +588,15 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
         data, error = _read_json(request)
         if error or not isinstance(data, dict):
             return _openapi_error(400, "MissingParameter", "请求体不是 JSON 对象")
-        if (data.get("clientId") != st.config.app_key
-                or data.get("clientSecret") != st.config.app_secret):
+        if (
+            data.get("clientId") != st.config.app_key
+            or data.get("clientSecret") != st.config.app_secret
+        ):
             return _openapi_error(401, "invalidClientIdOrSecret", BAD_CLIENT_MSG)
         ticket = str(uuid.uuid4())
         st.tickets[ticket] = time.monotonic() + TICKET_TTL_S
         base = st.config.public_url or f"{request.scheme}://{request.host}"
-        ws_base = "ws" + base[len("http"):] if base.startswith("http") else base
+        ws_base = "ws" + base[len("http") :] if base.startswith("http") else base
         return _json({"endpoint": f"{ws_base}/connect", "ticket": ticket})
 
     @app.on_request
@@ -527,8 +632,7 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
     async def stream_status(request: Request) -> HTTPResponse:
         st = state()
         live = [c for c in st.stream_clients if not c.closed]
-        return _json({"connected": bool(live), "connections": len(live),
-                      "acks": len(st.acks)})
+        return _json({"connected": bool(live), "connections": len(live), "acks": len(st.acks)})
 
     @app.get("/_sim/stream/acks")
     async def stream_acks(request: Request) -> HTTPResponse:
@@ -544,18 +648,35 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
         if client is None:
             return _json({"error": "no Stream client is connected"}, 409)
         body, session = build_callback(st, request, spec)
-        data = str(spec["raw_body"]) if spec.get("raw_body") is not None else json.dumps(
-            body, ensure_ascii=False)
-        frame = {"specVersion": "1.0", "type": "CALLBACK",
-                 "headers": {"appId": st.config.app_key, "contentType": "application/json",
-                             "messageId": _stream_message_id(),
-                             "time": str(_now_ms()), "topic": STREAM_TOPIC},
-                 "data": data}
+        data = (
+            str(spec["raw_body"])
+            if spec.get("raw_body") is not None
+            else json.dumps(body, ensure_ascii=False)
+        )
+        frame = {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {
+                "appId": st.config.app_key,
+                "contentType": "application/json",
+                "messageId": _stream_message_id(),
+                "time": str(_now_ms()),
+                "topic": STREAM_TOPIC,
+            },
+            "data": data,
+        }
         st.inbound.append({"route": "stream", "frame": frame, "body": body})
         ack = await _push(st, client, frame, float(spec.get("wait_ack_seconds") or 0))
-        return _json({"messageId": frame["headers"]["messageId"], "msg_id": body["msgId"],
-                      "session": session.key, "conversation": body["conversationId"],
-                      "ack": ack, "callback": body})
+        return _json(
+            {
+                "messageId": frame["headers"]["messageId"],
+                "msg_id": body["msgId"],
+                "session": session.key,
+                "conversation": body["conversationId"],
+                "ack": ack,
+                "callback": body,
+            }
+        )
 
     @app.post("/_sim/stream/ping")
     async def stream_ping(request: Request) -> HTTPResponse:
@@ -567,8 +688,7 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
         frame = _system_frame("ping", {"opaque": str(uuid.uuid4())})
         wait = float((spec or {}).get("wait_ack_seconds") or 0) if isinstance(spec, dict) else 0
         ack = await _push(st, client, frame, wait)
-        return _json({"messageId": frame["headers"]["messageId"], "ack": ack,
-                      "frame": frame})
+        return _json({"messageId": frame["headers"]["messageId"], "ack": ack, "frame": frame})
 
     @app.post("/_sim/stream/disconnect")
     async def stream_disconnect(request: Request) -> HTTPResponse:
@@ -588,17 +708,24 @@ def create_app(app_key: str = "demo-app-key", app_secret: str = "demo-app-secret
             await _close_quietly(client.ws)
 
         app.add_task(close_later())
-        return _json({"messageId": frame["headers"]["messageId"],
-                      "close_after_seconds": close_after})
+        return _json(
+            {"messageId": frame["headers"]["messageId"], "close_after_seconds": close_after}
+        )
 
     return app
 
 
 # --------------------------------------------------------------------- helpers
 
+
 def _public_config(cfg: SimConfig) -> Dict[str, Any]:
-    return {"app_key": cfg.app_key, "robot_code": cfg.robot_code, "bot_url": cfg.bot_url,
-            "session_ttl_seconds": cfg.session_ttl_seconds, "rate_limit": cfg.rate_limit}
+    return {
+        "app_key": cfg.app_key,
+        "robot_code": cfg.robot_code,
+        "bot_url": cfg.bot_url,
+        "session_ttl_seconds": cfg.session_ttl_seconds,
+        "rate_limit": cfg.rate_limit,
+    }
 
 
 def _openapi_error(status: int, code: str, message: str, **extra: Any) -> HTTPResponse:
@@ -617,8 +744,11 @@ def _webhook_message_problem(message: Any) -> str:
             return "text.content"
     if msgtype == "markdown":
         markdown = message.get("markdown")
-        if (not isinstance(markdown, dict) or not isinstance(markdown.get("title"), str)
-                or not isinstance(markdown.get("text"), str)):
+        if (
+            not isinstance(markdown, dict)
+            or not isinstance(markdown.get("title"), str)
+            or not isinstance(markdown.get("text"), str)
+        ):
             return "markdown.title/markdown.text"
     at = message.get("at")
     if at is not None and not isinstance(at, dict):
@@ -646,8 +776,9 @@ def _openapi_send(st: SimState, request: Request, *, group: bool) -> HTTPRespons
     if not isinstance(msg_param, str):
         return _openapi_error(400, "invalidParameter.msgParam", "msgParam 必须是 JSON 字符串")
     if len(msg_param.encode("utf-8")) > MSG_PARAM_MAX_BYTES:
-        return _openapi_error(400, "invalidParameter.msgParam.length",
-                              f"msgParam 超过 {MSG_PARAM_MAX_BYTES} 字节")
+        return _openapi_error(
+            400, "invalidParameter.msgParam.length", f"msgParam 超过 {MSG_PARAM_MAX_BYTES} 字节"
+        )
     try:
         param = json.loads(msg_param)
     except ValueError:
@@ -666,12 +797,18 @@ def _openapi_send(st: SimState, request: Request, *, group: bool) -> HTTPRespons
         user_ids = list(users)
         conversation = st.single_chats.get(user_ids[0]) or f"cid-single-{user_ids[0]}"
     if not st.take_send_slot():
-        return _openapi_error(400, "sendTooFast", TOO_FAST_MSG.format(n=st.config.rate_limit),
-                              errcode=130101)
+        return _openapi_error(
+            400, "sendTooFast", TOO_FAST_MSG.format(n=st.config.rate_limit), errcode=130101
+        )
     msgtype = OPENAPI_MSGKEYS[msg_key]
     logger.info("OpenAPI %s message for %s", "group" if group else "1:1", conversation)
-    st.record(conversation=conversation, route="openapi_group" if group else "openapi_single",
-              msgtype=msgtype, payload=param, user_ids=user_ids)
+    st.record(
+        conversation=conversation,
+        route="openapi_group" if group else "openapi_single",
+        msgtype=msgtype,
+        payload=param,
+        user_ids=user_ids,
+    )
     result: Dict[str, Any] = {"processQueryKey": secrets.token_urlsafe(24)}
     if not group:
         result.update({"invalidStaffIdList": [], "flowControlledStaffIdList": []})
@@ -686,32 +823,51 @@ def _record_sync_reply(st: SimState, callback: Dict[str, Any], response: httpx.R
         message = response.json()
     except ValueError:
         return
-    if (not isinstance(message, dict) or message.get("msgtype") in (None, "empty")
-            or _webhook_message_problem(message)):
+    if (
+        not isinstance(message, dict)
+        or message.get("msgtype") in (None, "empty")
+        or _webhook_message_problem(message)
+    ):
         return
     at = message.get("at") if isinstance(message.get("at"), dict) else {}
-    st.record(conversation=callback["conversationId"], route="sync_response",
-              msgtype=message["msgtype"], payload=message,
-              at_user_ids=[str(u) for u in at.get("atUserIds") or []],
-              is_at_all=bool(at.get("isAtAll")))
+    st.record(
+        conversation=callback["conversationId"],
+        route="sync_response",
+        msgtype=message["msgtype"],
+        payload=message,
+        at_user_ids=[str(u) for u in at.get("atUserIds") or []],
+        is_at_all=bool(at.get("isAtAll")),
+    )
 
 
 def _stream_message_id() -> str:
     # Shaped like DingTalk's, e.g. 212ca9d7_974_1898c159aa6_1783b.
-    parts = (secrets.token_hex(4), str(secrets.randbelow(1000)), secrets.token_hex(6),
-             secrets.token_hex(3))
+    parts = (
+        secrets.token_hex(4),
+        str(secrets.randbelow(1000)),
+        secrets.token_hex(6),
+        secrets.token_hex(3),
+    )
     return "_".join(parts)
 
 
 def _system_frame(topic: str, data: Dict[str, Any]) -> Dict[str, Any]:
-    return {"specVersion": "1.0", "type": "SYSTEM",
-            "headers": {"contentType": "application/json", "messageId": _stream_message_id(),
-                        "time": str(_now_ms()), "topic": topic},
-            "data": json.dumps(data)}
+    return {
+        "specVersion": "1.0",
+        "type": "SYSTEM",
+        "headers": {
+            "contentType": "application/json",
+            "messageId": _stream_message_id(),
+            "time": str(_now_ms()),
+            "topic": topic,
+        },
+        "data": json.dumps(data),
+    }
 
 
-async def _push(st: SimState, client: StreamClient, frame: Dict[str, Any],
-                wait_ack_seconds: float) -> Optional[Dict[str, Any]]:
+async def _push(
+    st: SimState, client: StreamClient, frame: Dict[str, Any], wait_ack_seconds: float
+) -> Optional[Dict[str, Any]]:
     message_id = frame["headers"]["messageId"]
     st.pushed[message_id] = frame
     await client.ws.send(json.dumps(frame, ensure_ascii=False))
@@ -737,10 +893,18 @@ def _record_ack(st: SimState, raw: Any) -> None:
         logger.warning("Stream client sent a frame without headers.messageId")
         return
     pushed = st.pushed.get(message_id, {})
-    st.acks.append({"messageId": message_id, "code": frame.get("code"),
-                    "message": frame.get("message"), "data": frame.get("data"),
-                    "type": pushed.get("type"), "topic": pushed.get("headers", {}).get("topic"),
-                    "known": bool(pushed), "time_ms": _now_ms()})
+    st.acks.append(
+        {
+            "messageId": message_id,
+            "code": frame.get("code"),
+            "message": frame.get("message"),
+            "data": frame.get("data"),
+            "type": pushed.get("type"),
+            "topic": pushed.get("headers", {}).get("topic"),
+            "known": bool(pushed),
+            "time_ms": _now_ms(),
+        }
+    )
 
 
 async def _close_quietly(ws: Any) -> None:
@@ -759,20 +923,33 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--robot-code", default=None, help="defaults to the app key")
     parser.add_argument("--bot-url", default="http://127.0.0.1:5005/webhooks/dingtalk/webhook")
     parser.add_argument("--session-ttl-seconds", type=float, default=5400.0)
-    parser.add_argument("--rate-limit", type=int, default=20,
-                        help="messages per 60 s per robot; 0 disables the limit")
-    parser.add_argument("--public-url", default="",
-                        help="base URL the bot should use to reach this simulator "
-                             "(default: the Host of each control request)")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=20,
+        help="messages per 60 s per robot; 0 disables the limit",
+    )
+    parser.add_argument(
+        "--public-url",
+        default="",
+        help="base URL the bot should use to reach this simulator "
+        "(default: the Host of each control request)",
+    )
     args = parser.parse_args(argv)
     # Sanic logs through its own handlers; only this module's lines are added here.
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    app = create_app(args.app_key, args.app_secret, args.bot_url, robot_code=args.robot_code,
-                     session_ttl_seconds=args.session_ttl_seconds, rate_limit=args.rate_limit,
-                     public_url=args.public_url)
+    app = create_app(
+        args.app_key,
+        args.app_secret,
+        args.bot_url,
+        robot_code=args.robot_code,
+        session_ttl_seconds=args.session_ttl_seconds,
+        rate_limit=args.rate_limit,
+        public_url=args.public_url,
+    )
     app.run(host=args.host, port=args.port, access_log=False, motd=False, workers=1)
 
 

@@ -15,6 +15,7 @@ Run::
 Every flag also reads ``ZADIG_SIM_<FLAG>`` (e.g. ``ZADIG_SIM_RUNNING_SECONDS``). Tests and the
 demo steer it through the unauthenticated control API under ``/_sim`` (see `_control`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from chatops.catalog import DEFAULT_PATH, CatalogError, load_catalog
-from simulators.zadig_world import (Task, World, WorldConfig, ZadigError, bad_request,
-                                    internal_error)
+from simulators.zadig_world import Task, World, WorldConfig, ZadigError, bad_request, internal_error
 
 logger = logging.getLogger("simulators.zadig")
 
@@ -60,8 +60,10 @@ class _BareResponse(HTTPResponse):
 
     @property
     def processed_headers(self):  # type: ignore[override]
-        return ((name.encode("ascii"), f"{value}".encode(errors="surrogateescape"))
-                for name, value in self.headers.items())
+        return (
+            (name.encode("ascii"), f"{value}".encode(errors="surrogateescape"))
+            for name, value in self.headers.items()
+        )
 
 
 def _empty(status: int) -> HTTPResponse:
@@ -161,6 +163,7 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
             if not project:
                 raise bad_request("projectKey is empty")
             return _json(world.list_envs(project, production))
+
         return handler
 
     def env_detail(production: bool) -> Handler:
@@ -169,6 +172,7 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
             if not project:
                 raise bad_request("projectKey is required")
             return _json(world.env_detail(project, env, production))
+
         return handler
 
     async def list_services(request: Request, query: Dict[str, str]) -> HTTPResponse:
@@ -181,7 +185,8 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
         return _json(world.list_registries())
 
     routes: List[Tuple[str, Pattern[str], Handler]] = [
-        (method, re.compile(f"^{pattern}$"), handler) for method, pattern, handler in (
+        (method, re.compile(f"^{pattern}$"), handler)
+        for method, pattern, handler in (
             ("GET", r"/openapi/workflows", list_workflows),
             ("POST", r"/openapi/workflows/custom/task", trigger),
             ("GET", r"/openapi/workflows/custom/task", get_task),
@@ -256,10 +261,15 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
 
     def config_view() -> Dict[str, Any]:
         cfg = world.config
-        return {"waiting_seconds": cfg.waiting_seconds, "running_seconds": cfg.running_seconds,
-                "webhook_url": cfg.webhook_url, "webhook_token": cfg.webhook_token,
-                "web_url": cfg.web_url, "project_key": world.catalog.project_key,
-                "workflows": sorted(world.workflows)}
+        return {
+            "waiting_seconds": cfg.waiting_seconds,
+            "running_seconds": cfg.running_seconds,
+            "webhook_url": cfg.webhook_url,
+            "webhook_token": cfg.webhook_token,
+            "web_url": cfg.web_url,
+            "project_key": world.catalog.project_key,
+            "workflows": sorted(world.workflows),
+        }
 
     async def control(request: Request, path: str) -> HTTPResponse:
         parts = [p for p in path.split("/") if p][1:]
@@ -267,8 +277,9 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
         try:
             body = body_of(request) if method in ("POST", "PUT", "DELETE") else {}
             if parts == ["health"] and method == "GET":
-                return _json({"status": "ok", "service": "zadig-simulator",
-                              "tasks": len(world.tasks)})
+                return _json(
+                    {"status": "ok", "service": "zadig-simulator", "tasks": len(world.tasks)}
+                )
             if parts == ["reset"] and method == "POST":
                 world.reset()
                 app.ctx.generation += 1
@@ -303,8 +314,9 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
                 if not _INT.match(raw_id):
                     raise ValueError("task id must be an integer")
                 if len(parts) == 4 and parts[3] == "finish" and method == "POST":
-                    task = world.finish(key, int(raw_id), body.get("status", "passed"),
-                                        str(body.get("error") or ""))
+                    task = world.finish(
+                        key, int(raw_id), body.get("status", "passed"), str(body.get("error") or "")
+                    )
                     return _json(world.sim_task(task))
                 if len(parts) == 3 and method == "GET":
                     world.refresh()
@@ -312,8 +324,12 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
                     if task is None:
                         raise KeyError(f"{key}:{raw_id}")
                     return _json(world.sim_task(task))
-            if (len(parts) == 3 and parts[0] == "workflows" and method == "POST"
-                    and parts[2] in ("disable", "enable")):
+            if (
+                len(parts) == 3
+                and parts[0] == "workflows"
+                and method == "POST"
+                and parts[2] in ("disable", "enable")
+            ):
                 if parts[1] not in world.workflows:
                     raise KeyError(parts[1])
                 world.set_disabled(parts[1], parts[2] == "disable")
@@ -342,27 +358,42 @@ def create_app(world_config: WorldConfig, *, clock: Callable[[], float] = time.t
         if not cfg.webhook_url or generation != app.ctx.generation:
             return
         event_id = str(uuid.uuid4())
-        headers = {"Content-Type": "application/json",
-                   "X-Zadig-Token": cfg.webhook_token,
-                   "X-Zadig-Instance": cfg.web_url,
-                   "X-Zadig-Event": "workflow",
-                   "X-Zadig-Event-UUID": event_id,
-                   "X-Zadig-Webhook-UUID": str(uuid.uuid4())}
-        record: Dict[str, Any] = {"url": cfg.webhook_url, "workflow_key": task.workflow_key,
-                                  "task_id": task.task_id,
-                                  "status": payload["workflow"]["status"],
-                                  "event_uuid": event_id, "time": world.clock()}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Zadig-Token": cfg.webhook_token,
+            "X-Zadig-Instance": cfg.web_url,
+            "X-Zadig-Event": "workflow",
+            "X-Zadig-Event-UUID": event_id,
+            "X-Zadig-Webhook-UUID": str(uuid.uuid4()),
+        }
+        record: Dict[str, Any] = {
+            "url": cfg.webhook_url,
+            "workflow_key": task.workflow_key,
+            "task_id": task.task_id,
+            "status": payload["workflow"]["status"],
+            "event_uuid": event_id,
+            "time": world.clock(),
+        }
         try:
-            resp = await app.ctx.http.post(cfg.webhook_url, content=_dumps(payload).encode(),
-                                           headers=headers)
+            resp = await app.ctx.http.post(
+                cfg.webhook_url, content=_dumps(payload).encode(), headers=headers
+            )
             record["status_code"] = resp.status_code
             if resp.status_code // 100 != 2:
-                logger.warning("webhook for %s:%s answered HTTP %s (not retried)",
-                               task.workflow_key, task.task_id, resp.status_code)
+                logger.warning(
+                    "webhook for %s:%s answered HTTP %s (not retried)",
+                    task.workflow_key,
+                    task.task_id,
+                    resp.status_code,
+                )
         except httpx.HTTPError as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
-            logger.warning("webhook for %s:%s failed (not retried): %s",
-                           task.workflow_key, task.task_id, record["error"])
+            logger.warning(
+                "webhook for %s:%s failed (not retried): %s",
+                task.workflow_key,
+                task.task_id,
+                record["error"],
+            )
         if generation == app.ctx.generation:
             world.deliveries.append(record)
 
@@ -402,24 +433,41 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m simulators.zadig",
         description="Zadig OpenAPI simulator (custom workflows) for tests and the demo. "
-                    "Every option can also be set as ZADIG_SIM_<OPTION>.")
+        "Every option can also be set as ZADIG_SIM_<OPTION>.",
+    )
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(_env("PORT", "7070")))
-    parser.add_argument("--token", default=_env("TOKEN", DEMO_TOKEN),
-                        help="the API token clients must send (default: the demo token)")
-    parser.add_argument("--catalog", default=_env("CATALOG", str(DEFAULT_PATH)),
-                        help="catalog.yml that seeds the project, workflows, envs, services")
-    parser.add_argument("--waiting-seconds", type=float,
-                        default=float(_env("WAITING_SECONDS", "1")))
-    parser.add_argument("--running-seconds", type=float,
-                        default=float(_env("RUNNING_SECONDS", "6")))
-    parser.add_argument("--webhook-url", default=_env("WEBHOOK_URL", ""),
-                        help="where finished tasks are announced (workflow webhook notification)")
-    parser.add_argument("--webhook-token", default=_env("WEBHOOK_TOKEN", ""),
-                        help="sent as X-Zadig-Token with every webhook")
-    parser.add_argument("--web-url", default=_env("WEB_URL"),
-                        help="Zadig's public address for detail_url/X-Zadig-Instance "
-                             "(default: http://HOST:PORT)")
+    parser.add_argument(
+        "--token",
+        default=_env("TOKEN", DEMO_TOKEN),
+        help="the API token clients must send (default: the demo token)",
+    )
+    parser.add_argument(
+        "--catalog",
+        default=_env("CATALOG", str(DEFAULT_PATH)),
+        help="catalog.yml that seeds the project, workflows, envs, services",
+    )
+    parser.add_argument(
+        "--waiting-seconds", type=float, default=float(_env("WAITING_SECONDS", "1"))
+    )
+    parser.add_argument(
+        "--running-seconds", type=float, default=float(_env("RUNNING_SECONDS", "6"))
+    )
+    parser.add_argument(
+        "--webhook-url",
+        default=_env("WEBHOOK_URL", ""),
+        help="where finished tasks are announced (workflow webhook notification)",
+    )
+    parser.add_argument(
+        "--webhook-token",
+        default=_env("WEBHOOK_TOKEN", ""),
+        help="sent as X-Zadig-Token with every webhook",
+    )
+    parser.add_argument(
+        "--web-url",
+        default=_env("WEB_URL"),
+        help="Zadig's public address for detail_url/X-Zadig-Instance (default: http://HOST:PORT)",
+    )
     return parser.parse_args(argv)
 
 
@@ -435,14 +483,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(str(exc)) from None
     if args.waiting_seconds < 0 or args.running_seconds < 0:
         raise SystemExit("--waiting-seconds and --running-seconds must not be negative")
-    config = WorldConfig(catalog=catalog, token=args.token,
-                         waiting_seconds=args.waiting_seconds,
-                         running_seconds=args.running_seconds,
-                         webhook_url=args.webhook_url, webhook_token=args.webhook_token,
-                         web_url=(args.web_url or f"http://{args.host}:{args.port}").rstrip("/"))
+    config = WorldConfig(
+        catalog=catalog,
+        token=args.token,
+        waiting_seconds=args.waiting_seconds,
+        running_seconds=args.running_seconds,
+        webhook_url=args.webhook_url,
+        webhook_token=args.webhook_token,
+        web_url=(args.web_url or f"http://{args.host}:{args.port}").rstrip("/"),
+    )
     app = create_app(config)
-    logger.info("Zadig simulator for project %s on http://%s:%s (workflows: %s)",
-                catalog.project_key, args.host, args.port, ", ".join(sorted(app.ctx.world.workflows)))
+    logger.info(
+        "Zadig simulator for project %s on http://%s:%s (workflows: %s)",
+        catalog.project_key,
+        args.host,
+        args.port,
+        ", ".join(sorted(app.ctx.world.workflows)),
+    )
     app.run(host=args.host, port=args.port, workers=1, access_log=False, motd=False)
 
 

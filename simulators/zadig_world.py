@@ -13,6 +13,7 @@ for ``running_seconds`` split evenly between the stages, then ``passed``, unless
 injected (``failed``/``timeout`` at a stage, or ``hang``). Tasks are frozen the first time they are
 seen terminal, and queued once for the outbound workflow webhook.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,16 @@ class ZadigError(Exception):
 def http_error(code: int, message: str, description: str) -> ZadigError:
     """aslan's ``*errors.HTTPError`` envelope; codes 6xxx/7xxx travel as HTTP 400."""
     status = 400 if 6000 <= code < 8000 else code
-    return ZadigError(status, {"type": "error", "message": message, "code": code,
-                               "description": description, "extra": {}})
+    return ZadigError(
+        status,
+        {
+            "type": "error",
+            "message": message,
+            "code": code,
+            "description": description,
+            "extra": {},
+        },
+    )
 
 
 def bad_request(description: str) -> ZadigError:
@@ -184,8 +193,13 @@ class Outcome:
     times: int = 1
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"workflow_key": self.workflow_key, "status": self.status, "stage": self.stage,
-                "error": self.error, "times": self.times}
+        return {
+            "workflow_key": self.workflow_key,
+            "status": self.status,
+            "stage": self.stage,
+            "error": self.error,
+            "times": self.times,
+        }
 
 
 @dataclass
@@ -249,8 +263,13 @@ class Task:
     def _by_clock(self, now: float) -> Progress:
         started = self.create_time + self.waiting
         if now < started:
-            return Progress("waiting", self.create_time, None, "",
-                            [StageProgress("" if st.active else "skipped") for st in self.stages])
+            return Progress(
+                "waiting",
+                self.create_time,
+                None,
+                "",
+                [StageProgress("" if st.active else "skipped") for st in self.stages],
+            )
         kind = self.outcome.status if self.outcome else "passed"
         target = self._target_stage() if kind in ("failed", "timeout", "hang") else None
         count = len(self.stages)
@@ -321,11 +340,17 @@ def _default_error(kind: str, stage: str) -> str:
     return f"job failed{where}"
 
 
-# -- request parsing, with Go's json.Unmarshal messages ----------------------------------------------
+# -- request parsing, with Go's json.Unmarshal messages ---------------------------------------
 
 
-_JSON_KIND = {dict: "object", list: "array", str: "string", bool: "bool", int: "number",
-              float: "number"}
+_JSON_KIND = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "bool",
+    int: "number",
+    float: "number",
+}
 _ARGS_TYPE = "workflow.OpenAPICreateCustomWorkflowTaskArgs"
 
 
@@ -354,28 +379,38 @@ def parse_trigger_args(raw: bytes) -> Dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise bad_request(f"json: cannot unmarshal {_kind(body)} into Go value of type {_ARGS_TYPE}")
+        raise bad_request(
+            f"json: cannot unmarshal {_kind(body)} into Go value of type {_ARGS_TYPE}"
+        )
     for name in ("project_key", "workflow_key"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
-            raise bad_request(f"json: cannot unmarshal {_kind(value)} into Go struct field "
-                              f"OpenAPICreateCustomWorkflowTaskArgs.{name} of type string")
+            raise bad_request(
+                f"json: cannot unmarshal {_kind(value)} into Go struct field "
+                f"OpenAPICreateCustomWorkflowTaskArgs.{name} of type string"
+            )
     inputs = body.get("inputs")
     if inputs is not None:
         if not isinstance(inputs, list):
-            raise bad_request(f"json: cannot unmarshal {_kind(inputs)} into Go struct field "
-                              "OpenAPICreateCustomWorkflowTaskArgs.inputs of type "
-                              "[]*workflow.CustomJobInput")
+            raise bad_request(
+                f"json: cannot unmarshal {_kind(inputs)} into Go struct field "
+                "OpenAPICreateCustomWorkflowTaskArgs.inputs of type "
+                "[]*workflow.CustomJobInput"
+            )
         for item in inputs:
             if item is not None and not isinstance(item, dict):
-                raise bad_request(f"json: cannot unmarshal {_kind(item)} into Go struct field "
-                                  "OpenAPICreateCustomWorkflowTaskArgs.inputs of type "
-                                  "workflow.CustomJobInput")
+                raise bad_request(
+                    f"json: cannot unmarshal {_kind(item)} into Go struct field "
+                    "OpenAPICreateCustomWorkflowTaskArgs.inputs of type "
+                    "workflow.CustomJobInput"
+                )
             for name in ("job_name", "job_type"):
                 value = (item or {}).get(name)
                 if value is not None and not isinstance(value, str):
-                    raise bad_request(f"json: cannot unmarshal {_kind(value)} into Go struct field "
-                                      f"CustomJobInput.inputs.{name} of type string")
+                    raise bad_request(
+                        f"json: cannot unmarshal {_kind(value)} into Go struct field "
+                        f"CustomJobInput.inputs.{name} of type string"
+                    )
     return body
 
 
@@ -416,8 +451,10 @@ class World:
                 key=env.workflow,
                 display_name=f"{catalog.project_name}-{env.label}-构建部署",
                 env=env,
-                stages=(StageDef("build", (JobDef(env.build_job, BUILD_TYPE),)),
-                        StageDef("deploy", (JobDef(env.deploy_job, DEPLOY_TYPE),), False)),
+                stages=(
+                    StageDef("build", (JobDef(env.build_job, BUILD_TYPE),)),
+                    StageDef("deploy", (JobDef(env.deploy_job, DEPLOY_TYPE),), False),
+                ),
             )
         self.tasks: Dict[Tuple[str, int], Task] = {}
         self.counters: Dict[str, int] = {}
@@ -480,9 +517,16 @@ class World:
             body = json.loads(raw) if raw.strip() else None
         except (ValueError, UnicodeDecodeError):
             body = None
-        self.requests.append({"method": method, "path": path, "query": query, "json": body,
-                              "body": raw.decode("utf-8", errors="replace"),
-                              "time": self.clock()})
+        self.requests.append(
+            {
+                "method": method,
+                "path": path,
+                "query": query,
+                "json": body,
+                "body": raw.decode("utf-8", errors="replace"),
+                "time": self.clock(),
+            }
+        )
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -581,21 +625,37 @@ class World:
             if jobs:
                 stages.append(StageTask(stage.name, stage.parallel, jobs))
 
-        task = Task(workflow=workflow, task_id=task_id, project_key=project_key,
-                    creator=self.config.user, revoker=self.config.user, create_time=now,
-                    waiting=self.config.waiting_seconds, running=self.config.running_seconds,
-                    stages=stages, outcome=self._take_outcome(workflow_key), request=args)
+        task = Task(
+            workflow=workflow,
+            task_id=task_id,
+            project_key=project_key,
+            creator=self.config.user,
+            revoker=self.config.user,
+            create_time=now,
+            waiting=self.config.waiting_seconds,
+            running=self.config.running_seconds,
+            stages=stages,
+            outcome=self._take_outcome(workflow_key),
+            request=args,
+        )
         if not any(stage.active for stage in stages):
-            task.notes.append("every job was skipped: the task runs and passes but builds and "
-                              "deploys nothing (list every job in inputs)")
+            task.notes.append(
+                "every job was skipped: the task runs and passes but builds and "
+                "deploys nothing (list every job in inputs)"
+            )
         self.tasks[(workflow_key, task_id)] = task
-        return {"project_name": self.catalog.project_key, "workflow_name": workflow_key,
-                "task_id": task_id}
+        return {
+            "project_name": self.catalog.project_key,
+            "workflow_name": workflow_key,
+            "task_id": task_id,
+        }
 
     def _build_input(self, job: JobDef, params: Dict[str, Any], env: Environment) -> Dict[str, Any]:
         if _str(params.get("registry")) != self.catalog.registry:
-            raise internal_error(f"failed to update jobspec for job: {job.name}, err: "
-                                 "didn't find the specified image registry")
+            raise internal_error(
+                f"failed to update jobspec for job: {job.name}, err: "
+                "didn't find the specified image registry"
+            )
         services: List[Dict[str, Any]] = []
         seen = set()
         for entry in _as_list(params.get("service_list")):
@@ -608,8 +668,11 @@ class World:
                 codehost = _str(repo.get("codehost_name"))
                 if codehost != self.catalog.codehost:
                     raise internal_error(f"failed to find code host with name:{codehost}")
-                if (_str(repo.get("repo_namespace")) == self.catalog.repo_namespace
-                        and _str(repo.get("repo_name")) == svc.repo and repo.get("branch")):
+                if (
+                    _str(repo.get("repo_namespace")) == self.catalog.repo_namespace
+                    and _str(repo.get("repo_name")) == svc.repo
+                    and repo.get("branch")
+                ):
                     branch = _str(repo.get("branch"))
             services.append({"service": svc, "branch": branch})
         return {"services": services}
@@ -635,12 +698,27 @@ class World:
             spec = build_spec([], "", "", "")
         else:
             spec = deploy_spec(env.key, self._env_alias(env), env.production, [])
-        return JobTask(name=f"job-{si}-{ji}-0-{job.name}", key=job.name, display_name=job.name,
-                       origin_name=job.name, type=job.type, skipped=True, spec=spec,
-                       job_info={"job_name": job.name})
+        return JobTask(
+            name=f"job-{si}-{ji}-0-{job.name}",
+            key=job.name,
+            display_name=job.name,
+            origin_name=job.name,
+            type=job.type,
+            skipped=True,
+            spec=spec,
+            job_info={"job_name": job.name},
+        )
 
-    def _build_jobs(self, si: int, ji: int, job: JobDef, chosen: Dict[str, Any], task_id: int,
-                    now: float, built: Dict[Tuple[str, str], str]) -> List[JobTask]:
+    def _build_jobs(
+        self,
+        si: int,
+        ji: int,
+        job: JobDef,
+        chosen: Dict[str, Any],
+        task_id: int,
+        now: float,
+        built: Dict[Tuple[str, str], str],
+    ) -> List[JobTask]:
         stamp = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y%m%d%H%M%S")
         jobs = []
         for index, item in enumerate(chosen["services"]):
@@ -650,49 +728,87 @@ class World:
             image = f"{image_repo(self.catalog.registry)}/{svc.module}:{tag}"
             built[(svc.name, svc.module)] = image
             repo = {
-                "source": CODEHOST_TYPE, "repo_owner": self.catalog.repo_namespace,
-                "repo_namespace": self.catalog.repo_namespace, "repo_name": svc.repo,
-                "branch": branch, "prs": [], "tag": "",
+                "source": CODEHOST_TYPE,
+                "repo_owner": self.catalog.repo_namespace,
+                "repo_namespace": self.catalog.repo_namespace,
+                "repo_name": svc.repo,
+                "branch": branch,
+                "prs": [],
+                "tag": "",
                 "commit_id": hashlib.sha1(f"{svc.repo}@{branch}".encode()).hexdigest(),
                 "commit_message": f"Merge branch '{branch}' into {branch}",
-                "author_name": "dev", "address": CODEHOST_ADDRESS, "codehost_id": CODEHOST_ID,
+                "author_name": "dev",
+                "address": CODEHOST_ADDRESS,
+                "codehost_id": CODEHOST_ID,
             }
-            jobs.append(JobTask(
-                name=f"job-{si}-{ji}-{index}-{job.name}",
-                key=".".join((job.name, svc.name, svc.module)),
-                display_name="-".join((job.name, svc.name, svc.module)),
-                origin_name=job.name, type=BUILD_TYPE, skipped=False,
-                spec=build_spec([repo], image, svc.name, svc.module),
-                job_info={"service_name": svc.name, "service_module": svc.module,
-                          "job_name": job.name},
-                service_name=svc.name, service_module=svc.module, image=image))
+            jobs.append(
+                JobTask(
+                    name=f"job-{si}-{ji}-{index}-{job.name}",
+                    key=".".join((job.name, svc.name, svc.module)),
+                    display_name="-".join((job.name, svc.name, svc.module)),
+                    origin_name=job.name,
+                    type=BUILD_TYPE,
+                    skipped=False,
+                    spec=build_spec([repo], image, svc.name, svc.module),
+                    job_info={
+                        "service_name": svc.name,
+                        "service_module": svc.module,
+                        "job_name": job.name,
+                    },
+                    service_name=svc.name,
+                    service_module=svc.module,
+                    image=image,
+                )
+            )
         return jobs
 
-    def _deploy_jobs(self, si: int, ji: int, job: JobDef, chosen: Dict[str, Any],
-                     workflow: Workflow, built: Dict[Tuple[str, str], str]) -> List[JobTask]:
+    def _deploy_jobs(
+        self,
+        si: int,
+        ji: int,
+        job: JobDef,
+        chosen: Dict[str, Any],
+        workflow: Workflow,
+        built: Dict[Tuple[str, str], str],
+    ) -> List[JobTask]:
         env_key = chosen["env"]
         env = self.catalog.environments.get(env_key)
         # The deploy job looks the env up with its own production flag.
         if env is None or env.production != workflow.env.production:
-            raise create_task_error(f"failed to find env: {env_key} in project: "
-                                    f"{self.catalog.project_key}, error: {NO_DOCUMENTS}")
+            raise create_task_error(
+                f"failed to find env: {env_key} in project: "
+                f"{self.catalog.project_key}, error: {NO_DOCUMENTS}"
+            )
         if not chosen["services"]:
             raise create_task_error(f"deploy service is empty for env {env_key}")
         jobs = []
         for index, item in enumerate(chosen["services"]):
             svc: Service = item["service"]
-            image = (item["image"] or built.get((svc.name, svc.module))
-                     or self.deployed.get(env_key, {}).get(svc.name, ""))
-            jobs.append(JobTask(
-                name=f"job-{si}-{ji}-{index}-{job.name}",
-                key=".".join((job.name, svc.name)),
-                display_name="-".join((job.name, svc.name)),
-                origin_name=job.name, type=DEPLOY_TYPE, skipped=False,
-                spec=deploy_spec(env.key, self._env_alias(env), env.production,
-                                 [{"service_name": svc.name, "service_module": svc.module,
-                                   "image": image}]),
-                job_info={"service_name": svc.name, "job_name": job.name},
-                service_name=svc.name, service_module=svc.module, image=image))
+            image = (
+                item["image"]
+                or built.get((svc.name, svc.module))
+                or self.deployed.get(env_key, {}).get(svc.name, "")
+            )
+            jobs.append(
+                JobTask(
+                    name=f"job-{si}-{ji}-{index}-{job.name}",
+                    key=".".join((job.name, svc.name)),
+                    display_name="-".join((job.name, svc.name)),
+                    origin_name=job.name,
+                    type=DEPLOY_TYPE,
+                    skipped=False,
+                    spec=deploy_spec(
+                        env.key,
+                        self._env_alias(env),
+                        env.production,
+                        [{"service_name": svc.name, "service_module": svc.module, "image": image}],
+                    ),
+                    job_info={"service_name": svc.name, "job_name": job.name},
+                    service_name=svc.name,
+                    service_module=svc.module,
+                    image=image,
+                )
+            )
         return jobs
 
     def _task(self, workflow_key: str, task_id: int) -> Optional[Task]:
@@ -718,28 +834,35 @@ class World:
             self._finish(task, task.forced("cancelled", self.clock()))
         task.revoker = self.config.user
 
-    def list_tasks(self, workflow_key: str, project_key: str, page: int, size: int) -> Dict[str, Any]:
+    def list_tasks(
+        self, workflow_key: str, project_key: str, page: int, size: int
+    ) -> Dict[str, Any]:
         self.refresh()
-        mine = [task for (key, _), task in self.tasks.items()
-                if key == workflow_key and task.project_key == project_key and project_key]
+        mine = [
+            task
+            for (key, _), task in self.tasks.items()
+            if key == workflow_key and task.project_key == project_key and project_key
+        ]
         mine.sort(key=lambda t: (t.create_time, t.task_id), reverse=True)
         start = max(page - 1, 0) * size if size > 0 else 0
-        chunk = mine[start:start + size] if size > 0 else mine
+        chunk = mine[start : start + size] if size > 0 else mine
         now = self.clock()
         items = []
         for task in chunk:
             progress = task.progress(now)
-            items.append({
-                "workflow_key": task.workflow_key,
-                "workflow_name": task.workflow.display_name,
-                "project_key": project_key,
-                "task_id": task.task_id,
-                "create_time": int(task.create_time),
-                "task_creator": task.creator,
-                "start_time": _secs(progress.start),
-                "end_time": _secs(progress.end),
-                "status": progress.status.lower(),
-            })
+            items.append(
+                {
+                    "workflow_key": task.workflow_key,
+                    "workflow_name": task.workflow.display_name,
+                    "project_key": project_key,
+                    "task_id": task.task_id,
+                    "create_time": int(task.create_time),
+                    "task_creator": task.creator,
+                    "start_time": _secs(progress.start),
+                    "end_time": _secs(progress.end),
+                    "status": progress.status.lower(),
+                }
+            )
         return {"total": len(mine), "workflow_tasks": items}
 
     # -- shapes ----------------------------------------------------------------------------
@@ -767,28 +890,57 @@ class World:
             item: Dict[str, Any] = {"name": stage.name, "status": sp.status}
             _put(item, "start_time", _secs(sp.start))
             _put(item, "end_time", _secs(sp.end))
-            item.update({"parallel": stage.parallel, "manual_exec": None, "error": sp.error,
-                         "jobs": [self._job_preview(job, sp, now) for job in stage.jobs]})
+            item.update(
+                {
+                    "parallel": stage.parallel,
+                    "manual_exec": None,
+                    "error": sp.error,
+                    "jobs": [self._job_preview(job, sp, now) for job in stage.jobs],
+                }
+            )
             stages.append(item)
         out["stages"] = stages
         _put(out, "error", progress.error)
-        out.update({"project_key": task.project_key, "is_restart": False, "debug": False,
-                    "approval_ticket_id": "", "approval_id": ""})
+        out.update(
+            {
+                "project_key": task.project_key,
+                "is_restart": False,
+                "debug": False,
+                "approval_ticket_id": "",
+                "approval_id": "",
+            }
+        )
         return out
 
     @staticmethod
     def _job_preview(job: JobTask, sp: StageProgress, now: float) -> Dict[str, Any]:
         status, start, end, error = _job_state(job, sp)
-        item: Dict[str, Any] = {"name": job.name, "key": job.key, "display_name": job.display_name,
-                                "origin_name": job.origin_name, "type": job.type,
-                                "status": status, "reverted": False}
+        item: Dict[str, Any] = {
+            "name": job.name,
+            "key": job.key,
+            "display_name": job.display_name,
+            "origin_name": job.origin_name,
+            "type": job.type,
+            "status": status,
+            "reverted": False,
+        }
         _put(item, "start_time", _secs(start))
         _put(item, "end_time", _secs(end))
         cost = (end if end is not None else now) - start if start is not None else 0
-        item.update({"cost_seconds": int(cost), "error": error, "breakpoint_before": False,
-                     "breakpoint_after": False, "error_policy": None,
-                     "error_handler_user_id": "", "error_handler_username": "",
-                     "retry_count": 0, "job_info": job.job_info, "spec": job.spec})
+        item.update(
+            {
+                "cost_seconds": int(cost),
+                "error": error,
+                "breakpoint_before": False,
+                "breakpoint_after": False,
+                "error_policy": None,
+                "error_handler_user_id": "",
+                "error_handler_username": "",
+                "retry_count": 0,
+                "job_info": job.job_info,
+                "spec": job.spec,
+            }
+        )
         return item
 
     def webhook_payload(self, task: Task) -> Dict[str, Any]:
@@ -803,26 +955,62 @@ class World:
                 if job.type == BUILD_TYPE:
                     spec: Optional[Dict[str, Any]] = {
                         "repositories": [
-                            {k: repo.get(k) for k in (
-                                "source", "repo_owner", "repo_namespace", "repo_name", "branch",
-                                "prs", "tag", "author_name", "commit_id", "commit_message")}
-                            | {"commit_url": f"{repo['address']}/{repo['repo_owner']}/"
-                                             f"{repo['repo_name']}/commit/{repo['commit_id']}"}
-                            for repo in job.spec["repos"]],
-                        "image": job.spec["image"]}
+                            {
+                                k: repo.get(k)
+                                for k in (
+                                    "source",
+                                    "repo_owner",
+                                    "repo_namespace",
+                                    "repo_name",
+                                    "branch",
+                                    "prs",
+                                    "tag",
+                                    "author_name",
+                                    "commit_id",
+                                    "commit_message",
+                                )
+                            }
+                            | {
+                                "commit_url": f"{repo['address']}/{repo['repo_owner']}/"
+                                f"{repo['repo_name']}/commit/{repo['commit_id']}"
+                            }
+                            for repo in job.spec["repos"]
+                        ],
+                        "image": job.spec["image"],
+                    }
                 elif job.type == DEPLOY_TYPE:
-                    spec = {"env": job.spec["env"], "service_name": job.service_name,
-                            "service_modules": [{"service_module": s["service_module"],
-                                                 "image": s["image"]}
-                                                for s in job.spec["service_and_images"]]}
+                    spec = {
+                        "env": job.spec["env"],
+                        "service_name": job.service_name,
+                        "service_modules": [
+                            {"service_module": s["service_module"], "image": s["image"]}
+                            for s in job.spec["service_and_images"]
+                        ],
+                    }
                 else:
                     spec = None
-                jobs.append({"name": job.origin_name, "display_name": job.display_name,
-                             "type": job.type, "status": status,
-                             "start_time": _secs(start), "end_time": _secs(end),
-                             "error": error, "spec": spec})
-            stages.append({"name": stage.name, "status": sp.status, "start_time": _secs(sp.start),
-                           "end_time": _secs(sp.end), "error": sp.error, "jobs": jobs})
+                jobs.append(
+                    {
+                        "name": job.origin_name,
+                        "display_name": job.display_name,
+                        "type": job.type,
+                        "status": status,
+                        "start_time": _secs(start),
+                        "end_time": _secs(end),
+                        "error": error,
+                        "spec": spec,
+                    }
+                )
+            stages.append(
+                {
+                    "name": stage.name,
+                    "status": sp.status,
+                    "start_time": _secs(sp.start),
+                    "end_time": _secs(sp.end),
+                    "error": sp.error,
+                    "jobs": jobs,
+                }
+            )
         return {
             "object_kind": "workflow",
             "event": "workflow",
@@ -849,25 +1037,41 @@ class World:
         }
 
     def detail_url(self, workflow: Workflow) -> str:
-        return (f"{self.config.web_url.rstrip('/')}/v1/projects/detail/{self.catalog.project_key}"
-                f"/pipelines/custom/{workflow.key}?display_name={quote(workflow.display_name)}")
+        return (
+            f"{self.config.web_url.rstrip('/')}/v1/projects/detail/{self.catalog.project_key}"
+            f"/pipelines/custom/{workflow.key}?display_name={quote(workflow.display_name)}"
+        )
 
     def sim_task(self, task: Task) -> Dict[str, Any]:
         """The simulator's own view of a task: the preview plus what it was asked and noted."""
-        return {"workflow_key": task.workflow_key, "task_id": task.task_id,
-                "status": task.progress(self.clock()).status,
-                "outcome": task.outcome.as_dict() if task.outcome else None,
-                "notes": task.notes, "notified": task.notified, "request": task.request,
-                "preview": self.preview(task)}
+        return {
+            "workflow_key": task.workflow_key,
+            "task_id": task.task_id,
+            "status": task.progress(self.clock()).status,
+            "outcome": task.outcome.as_dict() if task.outcome else None,
+            "notes": task.notes,
+            "notified": task.notified,
+            "request": task.request,
+            "preview": self.preview(task),
+        }
 
     # -- OpenAPI: discovery ----------------------------------------------------------------
 
     def list_workflows(self, project_key: str) -> Dict[str, Any]:
         if project_key != self.catalog.project_key:
             return {"workflows": []}
-        return {"workflows": [{"workflow_key": wf.key, "workflow_name": wf.display_name,
-                               "update_by": "admin", "update_time": SEED_TIME, "type": "custom"}
-                              for wf in self.workflows.values()]}
+        return {
+            "workflows": [
+                {
+                    "workflow_key": wf.key,
+                    "workflow_name": wf.display_name,
+                    "update_by": "admin",
+                    "update_time": SEED_TIME,
+                    "type": "custom",
+                }
+                for wf in self.workflows.values()
+            ]
+        }
 
     def workflow_detail(self, workflow_key: str, project_key: str) -> Dict[str, Any]:
         workflow = self.workflows.get(workflow_key)
@@ -879,50 +1083,109 @@ class World:
             jobs = []
             for job in stage.jobs:
                 if job.type == BUILD_TYPE:
-                    spec = {"docker_registry_id": self.registry_id,
-                            "service_and_builds": [self._build_option(svc, env)
-                                                   for svc in self.catalog.services.values()]}
+                    spec = {
+                        "docker_registry_id": self.registry_id,
+                        "service_and_builds": [
+                            self._build_option(svc, env) for svc in self.catalog.services.values()
+                        ],
+                    }
                 else:
-                    spec = {"env": env.key, "production": env.production, "source": "fromjob",
-                            "job_name": env.build_job, "env_source": "fixed",
-                            "deploy_type": "k8s", "deploy_contents": ["image"],
-                            "skip_check_run_status": False, "services": []}
-                jobs.append({"name": job.name, "type": job.type, "skipped": False, "spec": spec,
-                             "run_policy": "", "error_policy": None, "service_modules": None})
+                    spec = {
+                        "env": env.key,
+                        "production": env.production,
+                        "source": "fromjob",
+                        "job_name": env.build_job,
+                        "env_source": "fixed",
+                        "deploy_type": "k8s",
+                        "deploy_contents": ["image"],
+                        "skip_check_run_status": False,
+                        "services": [],
+                    }
+                jobs.append(
+                    {
+                        "name": job.name,
+                        "type": job.type,
+                        "skipped": False,
+                        "spec": spec,
+                        "run_policy": "",
+                        "error_policy": None,
+                        "service_modules": None,
+                    }
+                )
             stages.append({"name": stage.name, "parallel": stage.parallel, "jobs": jobs})
         notify = []
         if self.config.webhook_url:
-            notify.append({"enabled": True, "webhook_type": "webhook",
-                           "webhook_notification_config": {"address": self.config.webhook_url,
-                                                           "token": self.config.webhook_token},
-                           "notify_type": ["passed", "failed", "timeout", "cancelled"]})
-        return {"workflow_key": workflow.key, "workflow_name": workflow.display_name,
-                "project_key": project_key, "description": "", "created_by": "admin",
-                "create_time": SEED_TIME, "updated_by": "", "update_time": SEED_TIME,
-                "params": [], "stages": stages, "notify_ctls": notify, "share_storages": [],
-                "concurrency_limit": -1}
+            notify.append(
+                {
+                    "enabled": True,
+                    "webhook_type": "webhook",
+                    "webhook_notification_config": {
+                        "address": self.config.webhook_url,
+                        "token": self.config.webhook_token,
+                    },
+                    "notify_type": ["passed", "failed", "timeout", "cancelled"],
+                }
+            )
+        return {
+            "workflow_key": workflow.key,
+            "workflow_name": workflow.display_name,
+            "project_key": project_key,
+            "description": "",
+            "created_by": "admin",
+            "create_time": SEED_TIME,
+            "updated_by": "",
+            "update_time": SEED_TIME,
+            "params": [],
+            "stages": stages,
+            "notify_ctls": notify,
+            "share_storages": [],
+            "concurrency_limit": -1,
+        }
 
     def _build_option(self, svc: Service, env: Environment) -> Dict[str, Any]:
-        return {"service_name": svc.name, "service_module": svc.module,
-                "build_name": f"{svc.name}-build",
-                "repos": [{"source": CODEHOST_TYPE, "repo_owner": self.catalog.repo_namespace,
-                           "repo_namespace": self.catalog.repo_namespace, "repo_name": svc.repo,
-                           "branch": env.branch, "codehost_id": CODEHOST_ID}]}
+        return {
+            "service_name": svc.name,
+            "service_module": svc.module,
+            "build_name": f"{svc.name}-build",
+            "repos": [
+                {
+                    "source": CODEHOST_TYPE,
+                    "repo_owner": self.catalog.repo_namespace,
+                    "repo_namespace": self.catalog.repo_namespace,
+                    "repo_name": svc.repo,
+                    "branch": env.branch,
+                    "codehost_id": CODEHOST_ID,
+                }
+            ],
+        }
 
     def list_projects(self, page: int, size: int) -> Dict[str, Any]:
-        projects = [{"project_name": self.catalog.project_name,
-                     "project_key": self.catalog.project_key, "description": "",
-                     "deploy_type": "k8s"}]
+        projects = [
+            {
+                "project_name": self.catalog.project_name,
+                "project_key": self.catalog.project_key,
+                "description": "",
+                "deploy_type": "k8s",
+            }
+        ]
         start = max(page - 1, 0) * size if size > 0 else 0
-        return {"total": len(projects),
-                "projects": projects[start:start + size] if size > 0 else projects}
+        return {
+            "total": len(projects),
+            "projects": projects[start : start + size] if size > 0 else projects,
+        }
 
     def project_detail(self, project_key: str) -> Dict[str, Any]:
         if project_key != self.catalog.project_key:
             raise forbidden()
-        return {"project_name": self.catalog.project_name, "project_key": project_key,
-                "is_public": False, "desc": "", "deploy_type": "k8s",
-                "create_time": SEED_TIME, "created_by": "admin"}
+        return {
+            "project_name": self.catalog.project_name,
+            "project_key": project_key,
+            "is_public": False,
+            "desc": "",
+            "deploy_type": "k8s",
+            "create_time": SEED_TIME,
+            "created_by": "admin",
+        }
 
     @staticmethod
     def _env_alias(env: Environment) -> str:
@@ -931,17 +1194,28 @@ class World:
     def _env_brief(self, env: Environment) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         _put(out, "envName", self._env_alias(env))
-        out.update({"env_key": env.key, "cluster_id": object_id("cluster", "local"),
-                    "namespace": f"{self.catalog.project_key}-env-{env.key}",
-                    "production": env.production, "registry_id": self.registry_id,
-                    "status": "running", "update_by": "admin", "update_time": SEED_TIME})
+        out.update(
+            {
+                "env_key": env.key,
+                "cluster_id": object_id("cluster", "local"),
+                "namespace": f"{self.catalog.project_key}-env-{env.key}",
+                "production": env.production,
+                "registry_id": self.registry_id,
+                "status": "running",
+                "update_by": "admin",
+                "update_time": SEED_TIME,
+            }
+        )
         return out
 
     def list_envs(self, project_key: str, production: bool) -> List[Dict[str, Any]]:
         if project_key != self.catalog.project_key:
             return []
-        return [self._env_brief(env) for env in self.catalog.environments.values()
-                if env.production == production]
+        return [
+            self._env_brief(env)
+            for env in self.catalog.environments.values()
+            if env.production == production
+        ]
 
     def env_detail(self, project_key: str, env_key: str, production: bool) -> Dict[str, Any]:
         self.refresh()
@@ -951,14 +1225,26 @@ class World:
         services = []
         for svc in self.catalog.services.values():
             image = self.deployed.get(env.key, {}).get(svc.name, "")
-            services.append({"service_name": svc.name, "deploy_strategy": "deploy",
-                             "containers": [{"name": svc.module, "type": "",
-                                             "image": image, "image_name": svc.module}],
-                             "variable_kvs": [], "status": "Running", "type": "k8s"})
+            services.append(
+                {
+                    "service_name": svc.name,
+                    "deploy_strategy": "deploy",
+                    "containers": [
+                        {"name": svc.module, "type": "", "image": image, "image_name": svc.module}
+                    ],
+                    "variable_kvs": [],
+                    "status": "Running",
+                    "type": "k8s",
+                }
+            )
         out: Dict[str, Any] = {
-            "project_key": project_key, "env_key": env.key, "update_by": "admin",
-            "update_time": SEED_TIME, "cluster_id": object_id("cluster", "local"),
-            "namespace": f"{project_key}-env-{env.key}", "registry_id": self.registry_id,
+            "project_key": project_key,
+            "env_key": env.key,
+            "update_by": "admin",
+            "update_time": SEED_TIME,
+            "cluster_id": object_id("cluster", "local"),
+            "namespace": f"{project_key}-env-{env.key}",
+            "registry_id": self.registry_id,
         }
         _put(out, "env_name", self._env_alias(env))
         out.update({"global_variables": [], "services": services, "status": "running"})
@@ -968,33 +1254,71 @@ class World:
         if project_key != self.catalog.project_key:
             return []
         default_env = next(iter(self.catalog.environments.values()))
-        return [{"service_name": svc.name, "source": "spock", "type": "k8s",
-                 "containers": [{"name": svc.module,
-                                 "image": self.initial_image(default_env, svc),
-                                 "image_name": svc.module}]}
-                for svc in self.catalog.services.values()]
+        return [
+            {
+                "service_name": svc.name,
+                "source": "spock",
+                "type": "k8s",
+                "containers": [
+                    {
+                        "name": svc.module,
+                        "image": self.initial_image(default_env, svc),
+                        "image_name": svc.module,
+                    }
+                ],
+            }
+            for svc in self.catalog.services.values()
+        ]
 
     def list_registries(self) -> List[Dict[str, Any]]:
-        return [{"registry_id": self.registry_id, "address": self.registry_address,
-                 "provider": "harbor", "region": "", "namespace": self.registry_namespace,
-                 "is_default": True}]
+        return [
+            {
+                "registry_id": self.registry_id,
+                "address": self.registry_address,
+                "provider": "harbor",
+                "region": "",
+                "namespace": self.registry_namespace,
+                "is_default": True,
+            }
+        ]
 
 
-def build_spec(repos: List[Dict[str, Any]], image: str, service: str, module: str) -> Dict[str, Any]:
-    return {"repos": repos, "image": image, "package": "", "service_name": service,
-            "service_module": module, "envs": []}
+def build_spec(
+    repos: List[Dict[str, Any]], image: str, service: str, module: str
+) -> Dict[str, Any]:
+    return {
+        "repos": repos,
+        "image": image,
+        "package": "",
+        "service_name": service,
+        "service_module": module,
+        "envs": [],
+    }
 
 
-def deploy_spec(env: str, alias: str, production: bool,
-                services: List[Dict[str, Any]]) -> Dict[str, Any]:
-    return {"env": env, "env_alias": alias, "production": production, "service_type": "k8s",
-            "deploy_contents": ["image"], "skip_check_run_status": False,
-            "is_import_to_deploy": False, "service_and_images": services, "yaml_content": "",
-            "user_supplied_value": "", "variable_kvs": [], "origin_revision": 0,
-            "value_merge_strategy": "reuse-values"}
+def deploy_spec(
+    env: str, alias: str, production: bool, services: List[Dict[str, Any]]
+) -> Dict[str, Any]:
+    return {
+        "env": env,
+        "env_alias": alias,
+        "production": production,
+        "service_type": "k8s",
+        "deploy_contents": ["image"],
+        "skip_check_run_status": False,
+        "is_import_to_deploy": False,
+        "service_and_images": services,
+        "yaml_content": "",
+        "user_supplied_value": "",
+        "variable_kvs": [],
+        "origin_revision": 0,
+        "value_merge_strategy": "reuse-values",
+    }
 
 
-def _job_state(job: JobTask, sp: StageProgress) -> Tuple[str, Optional[float], Optional[float], str]:
+def _job_state(
+    job: JobTask, sp: StageProgress
+) -> Tuple[str, Optional[float], Optional[float], str]:
     if job.skipped:
         return "skipped", None, None, ""
     error = ""

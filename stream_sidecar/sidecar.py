@@ -26,6 +26,7 @@ Run: ``.venv-stream/bin/python stream_sidecar/sidecar.py`` (runs until SIGINT/SI
 
 Standalone on purpose: it must not import rasa or chatops, which live in the other venv.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,11 +53,11 @@ logger = logging.getLogger("stream_sidecar")
 
 DEFAULT_BOT_WEBHOOK_URL = "http://127.0.0.1:5005/webhooks/dingtalk/webhook"
 FORWARD_ATTEMPTS = 3
-RETRY_DELAYS_S = (0.5, 1.0)        # between the attempts above
-FORWARD_TIMEOUT_S = 10.0           # the channel answers at once; the dialogue runs after
-OPEN_CONNECTION_TIMEOUT_S = 30.0   # the SDK's requests.post has no timeout of its own
+RETRY_DELAYS_S = (0.5, 1.0)  # between the attempts above
+FORWARD_TIMEOUT_S = 10.0  # the channel answers at once; the dialogue runs after
+OPEN_CONNECTION_TIMEOUT_S = 30.0  # the SDK's requests.post has no timeout of its own
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 60.0
-STABLE_CONNECTION_S = 10.0         # a connection that lived this long reconnects at once
+STABLE_CONNECTION_S = 10.0  # a connection that lived this long reconnects at once
 
 
 class ConfigError(Exception):
@@ -73,33 +74,44 @@ class Config:
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
         env = os.environ if env is None else env
-        missing = [name for name in ("DINGTALK_APP_KEY", "DINGTALK_APP_SECRET")
-                   if not (env.get(name) or "").strip()]
+        missing = [
+            name
+            for name in ("DINGTALK_APP_KEY", "DINGTALK_APP_SECRET")
+            if not (env.get(name) or "").strip()
+        ]
         if missing:
             raise ConfigError(
                 f"{' and '.join(missing)} must be set: the DingTalk app's Client ID (AppKey) and "
-                "Client Secret (AppSecret), the same values the bot uses")
+                "Client Secret (AppSecret), the same values the bot uses"
+            )
         bot_url = (env.get("BOT_WEBHOOK_URL") or DEFAULT_BOT_WEBHOOK_URL).strip()
         parts = urlsplit(bot_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"BOT_WEBHOOK_URL must be an http(s) URL, got {bot_url!r}")
-        return cls(app_key=env["DINGTALK_APP_KEY"].strip(),
-                   app_secret=env["DINGTALK_APP_SECRET"].strip(), bot_url=bot_url,
-                   openapi_endpoint=dingtalk_stream.utils.DINGTALK_OPENAPI_ENDPOINT)
+        return cls(
+            app_key=env["DINGTALK_APP_KEY"].strip(),
+            app_secret=env["DINGTALK_APP_SECRET"].strip(),
+            bot_url=bot_url,
+            openapi_endpoint=dingtalk_stream.utils.DINGTALK_OPENAPI_ENDPOINT,
+        )
 
 
 def sign(timestamp: str, secret: str) -> str:
     """DingTalk's callback signature. Duplicate of chatops/dingtalk/signing.py:sign (this process
     cannot import chatops); keep the two identical."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"), hashlib.sha256
+    ).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def signed_headers(secret: str, now_ms: Optional[int] = None) -> dict:
     timestamp = str(int(time.time() * 1000) if now_ms is None else now_ms)
-    return {"Content-Type": "application/json; charset=utf-8",
-            "timestamp": timestamp, "sign": sign(timestamp, secret)}
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "timestamp": timestamp,
+        "sign": sign(timestamp, secret),
+    }
 
 
 class Forwarder:
@@ -117,29 +129,54 @@ class Forwarder:
         for attempt in range(1, FORWARD_ATTEMPTS + 1):
             try:
                 # Signed per attempt: the timestamp is "now", as DingTalk's would be.
-                response = await self.http.post(self.config.bot_url, content=payload,
-                                                 headers=signed_headers(self.config.app_secret))
+                response = await self.http.post(
+                    self.config.bot_url,
+                    content=payload,
+                    headers=signed_headers(self.config.app_secret),
+                )
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if response.status_code < 300:
-                    logger.info("message %s handed to the bot (HTTP %s)", msg_id,
-                                response.status_code)
+                    logger.info(
+                        "message %s handed to the bot (HTTP %s)", msg_id, response.status_code
+                    )
                     return AckMessage.STATUS_OK, "OK"
                 if response.status_code < 500:
-                    hint = (" -- DINGTALK_APP_SECRET differs from the bot's"
-                            if response.status_code == 401 else "")
-                    logger.error("the bot rejected message %s: HTTP %s %s%s", msg_id,
-                                 response.status_code, response.text[:200], hint)
-                    return AckMessage.STATUS_BAD_REQUEST, f"bot answered HTTP {response.status_code}"
+                    hint = (
+                        " -- DINGTALK_APP_SECRET differs from the bot's"
+                        if response.status_code == 401
+                        else ""
+                    )
+                    logger.error(
+                        "the bot rejected message %s: HTTP %s %s%s",
+                        msg_id,
+                        response.status_code,
+                        response.text[:200],
+                        hint,
+                    )
+                    return (
+                        AckMessage.STATUS_BAD_REQUEST,
+                        f"bot answered HTTP {response.status_code}",
+                    )
                 problem = f"HTTP {response.status_code}"
             if attempt < FORWARD_ATTEMPTS:
-                logger.warning("bot at %s not reachable for message %s (%s); retry %d/%d",
-                               self.config.bot_url, msg_id, problem, attempt,
-                               FORWARD_ATTEMPTS - 1)
+                logger.warning(
+                    "bot at %s not reachable for message %s (%s); retry %d/%d",
+                    self.config.bot_url,
+                    msg_id,
+                    problem,
+                    attempt,
+                    FORWARD_ATTEMPTS - 1,
+                )
                 await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S)) - 1])
-        logger.error("message %s lost: the bot at %s could not be reached (%s); DingTalk does not "
-                     "re-push bot messages", msg_id, self.config.bot_url, problem)
+        logger.error(
+            "message %s lost: the bot at %s could not be reached (%s); DingTalk does not "
+            "re-push bot messages",
+            msg_id,
+            self.config.bot_url,
+            problem,
+        )
         return AckMessage.STATUS_SYSTEM_EXCEPTION, "bot unreachable"
 
 
@@ -162,8 +199,12 @@ class _QuietPings(logging.Filter):
     # SDK 0.24.3 warns "unknown message topic, topic=ping" (with the whole frame) on every
     # gateway ping it ACKs correctly.
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith("unknown message topic")
-                    and isinstance(record.args, tuple) and record.args[:1] == ("ping",))
+        return not (
+            isinstance(record.msg, str)
+            and record.msg.startswith("unknown message topic")
+            and isinstance(record.args, tuple)
+            and record.args[:1] == ("ping",)
+        )
 
 
 class SidecarStreamClient(dingtalk_stream.DingTalkStreamClient):
@@ -175,8 +216,9 @@ class SidecarStreamClient(dingtalk_stream.DingTalkStreamClient):
     connection request itself stay the SDK's.
     """
 
-    def __init__(self, credential: dingtalk_stream.Credential,
-                 sdk_logger: Optional[logging.Logger] = None) -> None:
+    def __init__(
+        self, credential: dingtalk_stream.Credential, sdk_logger: Optional[logging.Logger] = None
+    ) -> None:
         super().__init__(credential, logger=sdk_logger)
         self._tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -187,30 +229,32 @@ class SidecarStreamClient(dingtalk_stream.DingTalkStreamClient):
         while True:
             try:
                 connection = await asyncio.wait_for(
-                    loop.run_in_executor(None, self.open_connection), OPEN_CONNECTION_TIMEOUT_S)
+                    loop.run_in_executor(None, self.open_connection), OPEN_CONNECTION_TIMEOUT_S
+                )
             except asyncio.TimeoutError:
-                logger.error("opening a Stream connection timed out after %.0fs",
-                             OPEN_CONNECTION_TIMEOUT_S)
+                logger.error(
+                    "opening a Stream connection timed out after %.0fs", OPEN_CONNECTION_TIMEOUT_S
+                )
                 connection = None
             if not connection or "endpoint" not in connection or "ticket" not in connection:
                 # The SDK logged the reason (wrong AppKey/Secret, network ...).
                 delay = await self._backoff(delay, "no Stream connection")
                 continue
-            uri = f'{connection["endpoint"]}?ticket={quote_plus(connection["ticket"])}'
+            uri = f"{connection['endpoint']}?ticket={quote_plus(connection['ticket'])}"
             opened = time.monotonic()
             try:
                 async with websockets.connect(uri) as websocket:
                     self.websocket = websocket
-                    logger.info("connected to the DingTalk Stream gateway %s",
-                                connection["endpoint"])
+                    logger.info(
+                        "connected to the DingTalk Stream gateway %s", connection["endpoint"]
+                    )
                     keepalive = asyncio.ensure_future(self.keepalive(websocket))
                     try:
                         async for raw in websocket:
                             self._spawn(raw)
                     finally:
                         keepalive.cancel()
-            except (OSError, asyncio.TimeoutError,
-                    websockets.exceptions.WebSocketException) as exc:
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 if isinstance(exc, websockets.exceptions.ConnectionClosed):
                     logger.warning("Stream connection dropped: %s", exc)
                 else:
@@ -256,17 +300,22 @@ async def run(config: Config) -> None:
     # capture it.
     async with httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, trust_env=False) as http:
         client = SidecarStreamClient(
-            dingtalk_stream.Credential(config.app_key, config.app_secret), sdk_logger)
-        client.register_callback_handler(ChatbotMessage.TOPIC,
-                                         ForwardToBot(Forwarder(config, http)))
-        logger.info("stream sidecar: app %s, gateway %s, forwarding to %s", config.app_key,
-                    config.openapi_endpoint, config.bot_url)
+            dingtalk_stream.Credential(config.app_key, config.app_secret), sdk_logger
+        )
+        client.register_callback_handler(
+            ChatbotMessage.TOPIC, ForwardToBot(Forwarder(config, http))
+        )
+        logger.info(
+            "stream sidecar: app %s, gateway %s, forwarding to %s",
+            config.app_key,
+            config.openapi_endpoint,
+            config.bot_url,
+        )
         await client.start()
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = Config.from_env()
     except ConfigError as exc:

@@ -1,4 +1,5 @@
 """chatops/followups.py: FollowupWorker with a fake Zadig, a fake notify and a settable clock."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,20 +23,47 @@ TARGET = {"conversation_id": "cid-1", "robot_code": "ding-robot"}
 def task_json(status: str, **changes: Any) -> Dict[str, Any]:
     """GET /openapi/workflows/custom/task (reference §3.2), for mall-dev #7."""
     data: Dict[str, Any] = {
-        "task_id": 7, "workflow_key": "mall-dev", "workflow_name": "商城-开发-构建部署",
-        "params": [], "status": status, "reverted": False, "remark": "", "task_creator": "bot",
-        "create_time": 1724300000, "start_time": 1724300001,
+        "task_id": 7,
+        "workflow_key": "mall-dev",
+        "workflow_name": "商城-开发-构建部署",
+        "params": [],
+        "status": status,
+        "reverted": False,
+        "remark": "",
+        "task_creator": "bot",
+        "create_time": 1724300000,
+        "start_time": 1724300001,
         "stages": [
-            {"name": "build", "status": "passed", "start_time": 1724300001,
-             "end_time": 1724300100, "parallel": True, "error": "",
-             "jobs": [{"name": "a-mall-dev-7-build-order", "origin_name": "build",
-                       "type": "zadig-build", "status": "passed"}]},
-            {"name": "deploy", "status": "running" if status not in ("passed", "failed")
-             else status, "start_time": 1724300100, "parallel": False, "error": "",
-             "jobs": [{"name": "a-mall-dev-7-deploy", "type": "zadig-deploy",
-                       "status": "running"}]},
+            {
+                "name": "build",
+                "status": "passed",
+                "start_time": 1724300001,
+                "end_time": 1724300100,
+                "parallel": True,
+                "error": "",
+                "jobs": [
+                    {
+                        "name": "a-mall-dev-7-build-order",
+                        "origin_name": "build",
+                        "type": "zadig-build",
+                        "status": "passed",
+                    }
+                ],
+            },
+            {
+                "name": "deploy",
+                "status": "running" if status not in ("passed", "failed") else status,
+                "start_time": 1724300100,
+                "parallel": False,
+                "error": "",
+                "jobs": [
+                    {"name": "a-mall-dev-7-deploy", "type": "zadig-deploy", "status": "running"}
+                ],
+            },
         ],
-        "project_key": "mall", "is_restart": False, "debug": False,
+        "project_key": "mall",
+        "is_restart": False,
+        "debug": False,
     }
     if status in ("passed", "failed", "timeout", "cancelled", "reject"):
         data["end_time"] = 1724300230
@@ -51,32 +79,77 @@ def failed_json() -> Dict[str, Any]:
 
 
 WEBHOOK = {
-    "object_kind": "workflow", "event": "workflow",
+    "object_kind": "workflow",
+    "event": "workflow",
     "workflow": {
-        "task_id": 7, "project_name": "mall", "project_display_name": "商城",
-        "workflow_name": "mall-dev", "workflow_display_name": "商城-开发-构建部署",
-        "status": "passed", "remark": "",
+        "task_id": 7,
+        "project_name": "mall",
+        "project_display_name": "商城",
+        "workflow_name": "mall-dev",
+        "workflow_display_name": "商城-开发-构建部署",
+        "status": "passed",
+        "remark": "",
         "detail_url": f"{WEB}/v1/projects/detail/mall/pipelines/custom/mall-dev?display_name=x",
-        "error": "", "create_time": 1724300000, "start_time": 1724300001, "end_time": 1724300200,
+        "error": "",
+        "create_time": 1724300000,
+        "start_time": 1724300001,
+        "end_time": 1724300200,
         "stages": [
-            {"name": "build", "status": "passed", "start_time": 1724300001,
-             "end_time": 1724300100, "error": "",
-             "jobs": [{"name": "build", "display_name": "build", "type": "zadig-build",
-                       "status": "passed", "start_time": 1724300001, "end_time": 1724300100,
-                       "error": "", "spec": {"repositories": [], "image": "harbor/x:1"}}]},
-            {"name": "deploy", "status": "passed", "start_time": 1724300100,
-             "end_time": 1724300200, "error": "",
-             "jobs": [{"name": "deploy", "display_name": "deploy", "type": "zadig-deploy",
-                       "status": "passed", "start_time": 1724300100, "end_time": 1724300200,
-                       "error": "", "spec": {"env": "dev", "service_name": "order-service",
-                                              "service_modules": []}}]}],
-        "task_creator": "bot", "task_creator_id": "", "task_creator_email": "",
-        "task_type": "workflow"},
+            {
+                "name": "build",
+                "status": "passed",
+                "start_time": 1724300001,
+                "end_time": 1724300100,
+                "error": "",
+                "jobs": [
+                    {
+                        "name": "build",
+                        "display_name": "build",
+                        "type": "zadig-build",
+                        "status": "passed",
+                        "start_time": 1724300001,
+                        "end_time": 1724300100,
+                        "error": "",
+                        "spec": {"repositories": [], "image": "harbor/x:1"},
+                    }
+                ],
+            },
+            {
+                "name": "deploy",
+                "status": "passed",
+                "start_time": 1724300100,
+                "end_time": 1724300200,
+                "error": "",
+                "jobs": [
+                    {
+                        "name": "deploy",
+                        "display_name": "deploy",
+                        "type": "zadig-deploy",
+                        "status": "passed",
+                        "start_time": 1724300100,
+                        "end_time": 1724300200,
+                        "error": "",
+                        "spec": {
+                            "env": "dev",
+                            "service_name": "order-service",
+                            "service_modules": [],
+                        },
+                    }
+                ],
+            },
+        ],
+        "task_creator": "bot",
+        "task_creator_id": "",
+        "task_creator_email": "",
+        "task_type": "workflow",
+    },
     "release_plan": None,
 }
 PASSED_TEXT = f"✅ 发布成功：order-service → dev（mall-dev #7）\n用时：3分19秒\n详情：{LINK}"
-FAILED_TEXT = (f"❌ 发布失败：order-service → dev（mall-dev #7）\n用时：3分49秒\n"
-               f"失败阶段：deploy（image pull backoff）\n详情：{LINK}")
+FAILED_TEXT = (
+    f"❌ 发布失败：order-service → dev（mall-dev #7）\n用时：3分49秒\n"
+    f"失败阶段：deploy（image pull backoff）\n详情：{LINK}"
+)
 
 Answer = Union[Dict[str, Any], Exception, Callable[[], Any]]
 
@@ -153,18 +226,29 @@ def notify() -> FakeNotify:
     return FakeNotify()
 
 
-def make_worker(store: FollowupStore, zadig: FakeZadig, notify: FakeNotify, clock: Clock,
-                **kw: Any) -> FollowupWorker:
-    options = dict(web_url=WEB, min_interval=2.0, max_interval=10.0, tick=0.01,
-                   max_age=6 * 3600, clock=clock)
+def make_worker(
+    store: FollowupStore, zadig: FakeZadig, notify: FakeNotify, clock: Clock, **kw: Any
+) -> FollowupWorker:
+    options = dict(
+        web_url=WEB, min_interval=2.0, max_interval=10.0, tick=0.01, max_age=6 * 3600, clock=clock
+    )
     options.update(kw)
     return FollowupWorker(store, zadig, notify, **options)  # type: ignore[arg-type]
 
 
 def add(store: FollowupStore, clock: Clock, **kw: Any):
-    args = dict(project_key="mall", workflow_key="mall-dev", task_id=7,
-                service="order-service", environment="dev", sender_id="u1",
-                conversation_id="cid-1", target=TARGET, now=clock.now, first_poll_in=2.0)
+    args = dict(
+        project_key="mall",
+        workflow_key="mall-dev",
+        task_id=7,
+        service="order-service",
+        environment="dev",
+        sender_id="u1",
+        conversation_id="cid-1",
+        target=TARGET,
+        now=clock.now,
+        first_poll_in=2.0,
+    )
     args.update(kw)
     return store.add(**args)
 
@@ -226,10 +310,15 @@ async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
     assert len(zadig.calls) == 2
 
 
-@pytest.mark.parametrize("status, head", [
-    ("passed", "✅ 发布成功"), ("timeout", "⏰ 发布超时"), ("cancelled", "🚫 发布已取消"),
-    ("reject", "⛔ 发布被拒绝"),
-])
+@pytest.mark.parametrize(
+    "status, head",
+    [
+        ("passed", "✅ 发布成功"),
+        ("timeout", "⏰ 发布超时"),
+        ("cancelled", "🚫 发布已取消"),
+        ("reject", "⛔ 发布被拒绝"),
+    ],
+)
 async def test_each_terminal_status_has_its_headline(store, clock, notify, status, head):
     worker = make_worker(store, FakeZadig(task_json(status)), notify, clock)
     add(store, clock)
@@ -335,8 +424,7 @@ async def test_failed_delivery_is_released_and_retried_then_delivered_once(store
 
 
 async def test_failed_webhook_delivery_is_picked_up_by_the_poller(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("passed", end_time=1724300200)), notify,
-                         clock)
+    worker = make_worker(store, FakeZadig(task_json("passed", end_time=1724300200)), notify, clock)
     add(store, clock)
     notify.failures = 1
 
@@ -347,8 +435,9 @@ async def test_failed_webhook_delivery_is_picked_up_by_the_poller(store, clock, 
     assert notify.texts == [PASSED_TEXT]
 
 
-@pytest.mark.parametrize("outage", [ZadigUnavailable("cannot reach Zadig"),
-                                    ZadigTimeout("Zadig did not answer in time")])
+@pytest.mark.parametrize(
+    "outage", [ZadigUnavailable("cannot reach Zadig"), ZadigTimeout("Zadig did not answer in time")]
+)
 async def test_zadig_down_reschedules_and_loses_nothing(store, clock, notify, outage):
     zadig = FakeZadig(outage, outage, outage, failed_json())
     worker = make_worker(store, zadig, notify, clock)
@@ -382,16 +471,21 @@ async def test_after_max_age_the_bot_stops_tracking_and_says_so(store, clock, no
 
     assert await worker.run_once() == 1
 
-    assert notify.sent == [(TARGET, (
-        "ℹ️ mall-dev #7 已经运行超过 6小时00分 还没有结束，我不再自动跟踪，"
-        f"可以随时问我“任务 7 怎么样了”。\n详情：{LINK}"))]
+    assert notify.sent == [
+        (
+            TARGET,
+            (
+                "ℹ️ mall-dev #7 已经运行超过 6小时00分 还没有结束，我不再自动跟踪，"
+                f"可以随时问我“任务 7 怎么样了”。\n详情：{LINK}"
+            ),
+        )
+    ]
     assert (row(store).state, row(store).result_status) == (DELIVERED, "abandoned")
     clock.now += 100
     assert await worker.run_once() == 0 and len(notify.sent) == 1
 
 
-async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(store, clock,
-                                                                           notify):
+async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(store, clock, notify):
     worker = make_worker(store, FakeZadig(failed_json()), notify, clock)
     add(store, clock)
     clock.now += 6 * 3600 + 1
@@ -422,8 +516,7 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(db, clock,
-                                                                               notify):
+async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(db, clock, notify):
     first_store = FollowupStore(db)
     first = make_worker(first_store, FakeZadig(task_json("running")), notify, clock)
     add(first_store, clock)
@@ -446,7 +539,9 @@ async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(
 
     assert sorted(zadig.calls) == [("mall-dev", 7), ("mall-dev", 8)]
     assert sorted(t.split("（")[0] for t in notify.texts) == [
-        "✅ 发布成功：order-service → dev", "✅ 发布成功：user-service → dev"]
+        "✅ 发布成功：order-service → dev",
+        "✅ 发布成功：user-service → dev",
+    ]
     assert second_store.pending() == []
     second_store.close()
 

@@ -1,4 +1,5 @@
 """scripts/refresh_catalog.py: the pure merge, and the command against a MockTransport Zadig."""
+
 from __future__ import annotations
 
 import os
@@ -27,39 +28,81 @@ SERVICES = list(SHIPPED.services)
 
 
 def env_json(key: str, alias: str = "", production: bool = False) -> Dict[str, Any]:
-    out = {"env_key": key, "cluster_id": "c1", "namespace": f"mall-env-{key}",
-           "production": production, "registry_id": "r1", "status": "running",
-           "update_by": "admin", "update_time": 1700000000}
+    out = {
+        "env_key": key,
+        "cluster_id": "c1",
+        "namespace": f"mall-env-{key}",
+        "production": production,
+        "registry_id": "r1",
+        "status": "running",
+        "update_by": "admin",
+        "update_time": 1700000000,
+    }
     if alias:
         out["envName"] = alias
     return out
 
 
-def workflow_json(key: str, env: str, build: str = "build",
-                  deploy: str = "deploy") -> Dict[str, Any]:
+def workflow_json(
+    key: str, env: str, build: str = "build", deploy: str = "deploy"
+) -> Dict[str, Any]:
     return {
-        "workflow_key": key, "workflow_name": key, "project_key": "mall", "description": "",
+        "workflow_key": key,
+        "workflow_name": key,
+        "project_key": "mall",
+        "description": "",
         "params": [],
         "stages": [
-            {"name": "构建", "parallel": True, "jobs": [
-                {"name": build, "type": "zadig-build", "skipped": False,
-                 "spec": {"docker_registry_id": "r1", "service_and_builds": []}}]},
-            {"name": "部署", "parallel": False, "jobs": [
-                {"name": deploy, "type": "zadig-deploy", "skipped": False,
-                 "spec": {"env": env, "source": "fromjob", "job_name": build}}]},
+            {
+                "name": "构建",
+                "parallel": True,
+                "jobs": [
+                    {
+                        "name": build,
+                        "type": "zadig-build",
+                        "skipped": False,
+                        "spec": {"docker_registry_id": "r1", "service_and_builds": []},
+                    }
+                ],
+            },
+            {
+                "name": "部署",
+                "parallel": False,
+                "jobs": [
+                    {
+                        "name": deploy,
+                        "type": "zadig-deploy",
+                        "skipped": False,
+                        "spec": {"env": env, "source": "fromjob", "job_name": build},
+                    }
+                ],
+            },
         ],
-        "notify_ctls": [], "concurrency_limit": 1,
+        "notify_ctls": [],
+        "concurrency_limit": 1,
     }
 
 
 def service_json(name: str, *modules: str) -> Dict[str, Any]:
-    return {"service_name": name, "source": "spock", "type": "k8s",
-            "containers": [{"name": m, "image": f"harbor.example.com/mall/{m}:1", "image_name": m}
-                           for m in (modules or (name,))]}
+    return {
+        "service_name": name,
+        "source": "spock",
+        "type": "k8s",
+        "containers": [
+            {"name": m, "image": f"harbor.example.com/mall/{m}:1", "image_name": m}
+            for m in (modules or (name,))
+        ],
+    }
 
 
-REGISTRY = {"registry_id": "r1", "address": "https://harbor.example.com", "provider": "harbor",
-            "region": "", "namespace": "mall", "is_default": True}
+REGISTRY = {
+    "registry_id": "r1",
+    "address": "https://harbor.example.com",
+    "provider": "harbor",
+    "region": "",
+    "namespace": "mall",
+    "is_default": True,
+}
 
 
 def world(**changes: Any) -> Dict[str, Any]:
@@ -98,8 +141,10 @@ def test_merge_of_an_unchanged_zadig_keeps_the_catalog_exactly():
     assert merged.environments["prod"].production is True
     assert merged.environments["prod"].branch == "master"
     # prod is only listed by the license-gated endpoint: kept, and the report says why.
-    assert report == ["kept environment 'prod': production environments are listed by a "
-                      "license-gated endpoint, so Zadig was not asked about it"]
+    assert report == [
+        "kept environment 'prod': production environments are listed by a "
+        "license-gated endpoint, so Zadig was not asked about it"
+    ]
 
 
 def test_merge_adds_new_environment_and_service_with_empty_aliases():
@@ -111,10 +156,17 @@ def test_merge_adds_new_environment_and_service_with_empty_aliases():
     merged, report = merge(SHIPPED, discovered(data))
 
     assert merged.environments["sit"] == Environment(
-        key="sit", aliases=(), workflow="mall-sit", build_job="build", deploy_job="deploy",
-        branch="sit", production=False)
+        key="sit",
+        aliases=(),
+        workflow="mall-sit",
+        build_job="build",
+        deploy_job="deploy",
+        branch="sit",
+        production=False,
+    )
     assert merged.services["points-service"] == Service(
-        name="points-service", module="points", repo="points-service", aliases=())
+        name="points-service", module="points", repo="points-service", aliases=()
+    )
     # Everything people wrote is still there.
     for key, env in SHIPPED.environments.items():
         assert merged.environments[key] == env
@@ -123,59 +175,81 @@ def test_merge_adds_new_environment_and_service_with_empty_aliases():
     assert list(merged.environments)[-1] == "sit"
     assert lines_with(report, "added environment 'sit'") == [
         "added environment 'sit' (workflow mall-sit, jobs build/deploy, branch sit, Zadig calls "
-        "it '集成测试'); check its branch"]
+        "it '集成测试'); check its branch"
+    ]
     assert lines_with(report, "added service 'points-service'") == [
-        "added service 'points-service' (module points, repo points-service); check its repo"]
-    assert report[-1] == ("add Chinese aliases to " + str(DEFAULT_PATH)
-                          + " for: environment sit, service points-service")
+        "added service 'points-service' (module points, repo points-service); check its repo"
+    ]
+    assert report[-1] == (
+        "add Chinese aliases to "
+        + str(DEFAULT_PATH)
+        + " for: environment sit, service points-service"
+    )
 
 
 def test_merge_reports_vanished_services_and_environments_but_keeps_them():
-    data = world(environments=[env_json("dev"), env_json("test")],
-                 services=[service_json(n) for n in SERVICES if n != "payment-service"])
+    data = world(
+        environments=[env_json("dev"), env_json("test")],
+        services=[service_json(n) for n in SERVICES if n != "payment-service"],
+    )
 
     merged, report = merge(SHIPPED, discovered(data))
 
     assert merged.services["payment-service"] == SHIPPED.services["payment-service"]
     assert merged.environments["uat"] == SHIPPED.environments["uat"]
     assert merged == SHIPPED
-    assert ("warning: service 'payment-service' is no longer listed by Zadig; kept "
-            "(delete it by hand if it is really gone)") in report
-    assert ("warning: environment 'uat' is no longer listed by Zadig; kept "
-            "(delete it by hand if it is really gone)") in report
+    assert (
+        "warning: service 'payment-service' is no longer listed by Zadig; kept "
+        "(delete it by hand if it is really gone)"
+    ) in report
+    assert (
+        "warning: environment 'uat' is no longer listed by Zadig; kept "
+        "(delete it by hand if it is really gone)"
+    ) in report
     assert not lines_with(report, "add Chinese aliases")
 
 
 def test_merge_maps_each_environment_to_the_workflow_that_deploys_to_it():
-    workflows = [workflow_json("mall-dev", ""),  # env chosen at run time: no longer dev's
-                 workflow_json("mall-dev-v2", "dev", build="build-all", deploy="deploy-k8s"),
-                 workflow_json("mall-test", "test"),
-                 workflow_json("hotfix-test", "test"),  # also deploys to test: the current wins
-                 workflow_json("mall-uat", "uat", deploy="deploy-uat"),
-                 workflow_json("mall-prod", "prod")]
+    workflows = [
+        workflow_json("mall-dev", ""),  # env chosen at run time: no longer dev's
+        workflow_json("mall-dev-v2", "dev", build="build-all", deploy="deploy-k8s"),
+        workflow_json("mall-test", "test"),
+        workflow_json("hotfix-test", "test"),  # also deploys to test: the current wins
+        workflow_json("mall-uat", "uat", deploy="deploy-uat"),
+        workflow_json("mall-prod", "prod"),
+    ]
 
     merged, report = merge(SHIPPED, discovered(world(workflows=workflows)))
 
     dev = merged.environments["dev"]
-    assert (dev.workflow, dev.build_job, dev.deploy_job) == \
-        ("mall-dev-v2", "build-all", "deploy-k8s")
+    assert (dev.workflow, dev.build_job, dev.deploy_job) == (
+        "mall-dev-v2",
+        "build-all",
+        "deploy-k8s",
+    )
     assert dev.aliases == SHIPPED.environments["dev"].aliases and dev.branch == "dev"
     assert merged.environments["test"] == SHIPPED.environments["test"]
     assert merged.environments["uat"].deploy_job == "deploy-uat"
     assert merged.environments["prod"] == SHIPPED.environments["prod"]
-    assert ("environment 'dev': workflow mall-dev (build/deploy) -> mall-dev-v2 "
-            "(build-all/deploy-k8s)") in report
-    assert ("environment 'uat': workflow mall-uat (build/deploy) -> mall-uat "
-            "(build/deploy-uat)") in report
+    assert (
+        "environment 'dev': workflow mall-dev (build/deploy) -> mall-dev-v2 (build-all/deploy-k8s)"
+    ) in report
+    assert (
+        "environment 'uat': workflow mall-uat (build/deploy) -> mall-uat (build/deploy-uat)"
+    ) in report
     assert "note: workflows hotfix-test, mall-test all deploy to 'test'; using mall-test" in report
 
 
 def test_among_several_workflows_the_conventional_name_then_the_first_key_wins():
     data = world()
     data["environments"] += [env_json("sit"), env_json("perf")]
-    data["workflows"] += [workflow_json("a-sit", "sit"), workflow_json("mall-sit", "sit"),
-                          workflow_json("z-sit", "sit"),
-                          workflow_json("perf-b", "perf"), workflow_json("perf-a", "perf")]
+    data["workflows"] += [
+        workflow_json("a-sit", "sit"),
+        workflow_json("mall-sit", "sit"),
+        workflow_json("z-sit", "sit"),
+        workflow_json("perf-b", "perf"),
+        workflow_json("perf-a", "perf"),
+    ]
 
     merged, report = merge(SHIPPED, discovered(data))
 
@@ -185,15 +259,19 @@ def test_among_several_workflows_the_conventional_name_then_the_first_key_wins()
 
 
 def test_merge_keeps_the_existing_mapping_when_no_workflow_deploys_to_the_environment():
-    workflows = [workflow_json("mall-dev", ""), workflow_json("mall-test", "test"),
-                 workflow_json("mall-uat", "uat")]  # mall-prod is gone
+    workflows = [
+        workflow_json("mall-dev", ""),
+        workflow_json("mall-test", "test"),
+        workflow_json("mall-uat", "uat"),
+    ]  # mall-prod is gone
 
     merged, report = merge(SHIPPED, discovered(world(workflows=workflows)))
 
     assert merged.environments["dev"] == SHIPPED.environments["dev"]
     assert merged.environments["prod"] == SHIPPED.environments["prod"]
-    assert ("warning: Zadig has no custom workflow 'mall-prod' (environment 'prod'); kept the "
-            "mapping") in report
+    assert (
+        "warning: Zadig has no custom workflow 'mall-prod' (environment 'prod'); kept the mapping"
+    ) in report
 
 
 def test_new_environment_without_a_workflow_gets_project_dash_env():
@@ -203,10 +281,16 @@ def test_new_environment_without_a_workflow_gets_project_dash_env():
     merged, report = merge(SHIPPED, discovered(data))
 
     assert merged.environments["perf"] == Environment(
-        key="perf", aliases=(), workflow="mall-perf", build_job="build", deploy_job="deploy",
-        branch="perf")
-    assert ("warning: no custom workflow deploys to 'perf'; assumed 'mall-perf' with jobs "
-            "build/deploy") in report
+        key="perf",
+        aliases=(),
+        workflow="mall-perf",
+        build_job="build",
+        deploy_job="deploy",
+        branch="perf",
+    )
+    assert (
+        "warning: no custom workflow deploys to 'perf'; assumed 'mall-perf' with jobs build/deploy"
+    ) in report
 
 
 def test_new_environment_takes_its_job_names_from_the_project_dash_env_workflow():
@@ -222,9 +306,16 @@ def test_new_environment_takes_its_job_names_from_the_project_dash_env_workflow(
 
 
 def test_merge_updates_the_registry_to_zadigs_default():
-    registries = [dict(REGISTRY, is_default=False),
-                  dict(REGISTRY, registry_id="r2", address="https://hub.example.cn",
-                       namespace="shop", is_default=True)]
+    registries = [
+        dict(REGISTRY, is_default=False),
+        dict(
+            REGISTRY,
+            registry_id="r2",
+            address="https://hub.example.cn",
+            namespace="shop",
+            is_default=True,
+        ),
+    ]
 
     merged, report = merge(SHIPPED, discovered(world(registries=registries)))
 
@@ -233,21 +324,26 @@ def test_merge_updates_the_registry_to_zadigs_default():
 
 
 def test_merge_keeps_the_registry_when_zadig_has_no_default():
-    registries = [dict(REGISTRY, registry_id="r2", address="https://a.example.com",
-                       is_default=False),
-                  dict(REGISTRY, registry_id="r3", address="https://b.example.com",
-                       is_default=False)]
+    registries = [
+        dict(REGISTRY, registry_id="r2", address="https://a.example.com", is_default=False),
+        dict(REGISTRY, registry_id="r3", address="https://b.example.com", is_default=False),
+    ]
 
     merged, report = merge(SHIPPED, discovered(world(registries=registries)))
 
     assert merged.registry == SHIPPED.registry
-    assert ("warning: Zadig has no default image registry; keeping "
-            "https://harbor.example.com/mall") in report
+    assert (
+        "warning: Zadig has no default image registry; keeping https://harbor.example.com/mall"
+    ) in report
 
 
 def test_merge_follows_a_renamed_service_module():
-    data = world(services=[service_json(n) if n != "gateway" else service_json(n, "gw", "sidecar")
-                           for n in SERVICES])
+    data = world(
+        services=[
+            service_json(n) if n != "gateway" else service_json(n, "gw", "sidecar")
+            for n in SERVICES
+        ]
+    )
 
     merged, report = merge(SHIPPED, discovered(data))
 
@@ -257,17 +353,23 @@ def test_merge_follows_a_renamed_service_module():
 
 def test_merge_skips_names_the_catalog_cannot_hold():
     data = world()
-    data["services"] += [service_json("Order_Service"),  # not a catalog name
-                         service_json("qa")]  # already an alias of the test environment
+    data["services"] += [
+        service_json("Order_Service"),  # not a catalog name
+        service_json("qa"),
+    ]  # already an alias of the test environment
     data["environments"].append(env_json("用户服务"))
 
     merged, report = merge(SHIPPED, discovered(data))
 
     assert merged == SHIPPED
-    assert ("warning: skipped Zadig service 'Order_Service': catalog names must be lower-case "
-            "letters, digits and '-'") in report
-    assert ("warning: skipped Zadig service 'qa': the catalog already uses that name for "
-            "environment test") in report
+    assert (
+        "warning: skipped Zadig service 'Order_Service': catalog names must be lower-case "
+        "letters, digits and '-'"
+    ) in report
+    assert (
+        "warning: skipped Zadig service 'qa': the catalog already uses that name for "
+        "environment test"
+    ) in report
     assert lines_with(report, "skipped Zadig environment '用户服务'")
 
 
@@ -302,16 +404,35 @@ class FakeZadig:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return httpx.Response(401)
         if path != "/openapi/system/registry" and request.url.params.get("projectKey") != "mall":
-            return httpx.Response(400, json={"type": "error", "message": "Bad Request", "code": 400,
-                                             "description": "projectKey is required", "extra": {}})
+            return httpx.Response(
+                400,
+                json={
+                    "type": "error",
+                    "message": "Bad Request",
+                    "code": 400,
+                    "description": "projectKey is required",
+                    "extra": {},
+                },
+            )
         if path == "/openapi/environments":
             return httpx.Response(200, json=self.data["environments"])
         if path == "/openapi/workflows":
-            return httpx.Response(200, json={"workflows": [
-                {"workflow_key": w["workflow_key"], "workflow_name": w["workflow_name"],
-                 "update_by": "admin", "update_time": 1686217885, "type": "custom"}
-                for w in self.data["workflows"]] + [
-                {"workflow_key": "legacy", "workflow_name": "legacy", "type": "product"}]})
+            return httpx.Response(
+                200,
+                json={
+                    "workflows": [
+                        {
+                            "workflow_key": w["workflow_key"],
+                            "workflow_name": w["workflow_name"],
+                            "update_by": "admin",
+                            "update_time": 1686217885,
+                            "type": "custom",
+                        }
+                        for w in self.data["workflows"]
+                    ]
+                    + [{"workflow_key": "legacy", "workflow_name": "legacy", "type": "product"}]
+                },
+            )
         for wf in self.data["workflows"]:
             if path == f"/openapi/workflows/custom/{wf['workflow_key']}/detail":
                 return httpx.Response(200, json=wf)
@@ -339,8 +460,13 @@ def catalog_file(tmp_path: Path) -> Path:
 
 
 def settings(tmp_path: Path) -> Settings:
-    return Settings(zadig_base_url=BASE, zadig_token=TOKEN, zadig_web_url=BASE, demo=False,
-                    catalog_path=tmp_path / "not-this-one.yml")
+    return Settings(
+        zadig_base_url=BASE,
+        zadig_token=TOKEN,
+        zadig_web_url=BASE,
+        demo=False,
+        catalog_path=tmp_path / "not-this-one.yml",
+    )
 
 
 def run(fake: FakeZadig, tmp_path: Path, *argv: str) -> int:
@@ -357,26 +483,39 @@ def test_command_writes_a_refreshed_catalog_that_loads(catalog_file: Path, tmp_p
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 0
 
     reloaded = load_catalog(catalog_file)
-    assert reloaded.services["points-service"] == Service("points-service", "points",
-                                                          "points-service", ())
+    assert reloaded.services["points-service"] == Service(
+        "points-service", "points", "points-service", ()
+    )
     assert reloaded.environments["sit"].workflow == "mall-sit"
     for name, svc in SHIPPED.services.items():
         assert reloaded.services[name] == svc
     for key, env in SHIPPED.environments.items():
         assert reloaded.environments[key] == env
-    assert (reloaded.project_key, reloaded.project_name, reloaded.codehost,
-            reloaded.repo_namespace, reloaded.registry) == \
-        ("mall", "商城", "gitlab", "mall", "https://harbor.example.com/mall")
+    assert (
+        reloaded.project_key,
+        reloaded.project_name,
+        reloaded.codehost,
+        reloaded.repo_namespace,
+        reloaded.registry,
+    ) == ("mall", "商城", "gitlab", "mall", "https://harbor.example.com/mall")
     out = capsys.readouterr().out
-    assert (f"add Chinese aliases to {catalog_file} for: environment sit, "
-            "service points-service") in out
+    assert (
+        f"add Chinese aliases to {catalog_file} for: environment sit, service points-service"
+    ) in out
     assert f"wrote {catalog_file}" in out
     # Exactly the discovery calls, each for the catalog's project; the legacy workflow is not read.
-    assert sorted(set(fake.paths)) == sorted({
-        "/openapi/environments", "/openapi/workflows", "/openapi/service/yaml/services",
-        "/openapi/system/registry",
-        *(f"/openapi/workflows/custom/{k}/detail" for k in
-          ("mall-dev", "mall-test", "mall-uat", "mall-prod", "mall-sit"))})
+    assert sorted(set(fake.paths)) == sorted(
+        {
+            "/openapi/environments",
+            "/openapi/workflows",
+            "/openapi/service/yaml/services",
+            "/openapi/system/registry",
+            *(
+                f"/openapi/workflows/custom/{k}/detail"
+                for k in ("mall-dev", "mall-test", "mall-uat", "mall-prod", "mall-sit")
+            ),
+        }
+    )
     assert all(r.method == "GET" for r in fake.requests)
     assert "/openapi/workflows/custom/legacy/detail" not in fake.paths
     assert not list(tmp_path.glob(".catalog.yml.*"))  # no temporary file left behind
@@ -406,8 +545,9 @@ def test_up_to_date_catalog_is_not_rewritten(catalog_file: Path, tmp_path: Path,
     assert "is up to date with Zadig; nothing to write." in capsys.readouterr().out
 
 
-def test_zadig_401_exits_1_and_leaves_the_catalog_untouched(catalog_file: Path, tmp_path: Path,
-                                                            capsys):
+def test_zadig_401_exits_1_and_leaves_the_catalog_untouched(
+    catalog_file: Path, tmp_path: Path, capsys
+):
     before = catalog_file.read_bytes()
     fake = FakeZadig(world(), fail={"/openapi/environments": httpx.Response(401)})
 
@@ -418,17 +558,27 @@ def test_zadig_401_exits_1_and_leaves_the_catalog_untouched(catalog_file: Path, 
     assert captured.err == (
         f"error: cannot read project 'mall' from Zadig; {catalog_file} is unchanged.\n"
         "Zadig rejected the API token (HTTP 401). Check ZADIG_TOKEN (and that its user can see "
-        "the project).\n")
+        "the project).\n"
+    )
     assert TOKEN not in captured.out + captured.err
 
 
-def test_zadig_failing_halfway_leaves_the_catalog_untouched(catalog_file: Path, tmp_path: Path,
-                                                            capsys):
+def test_zadig_failing_halfway_leaves_the_catalog_untouched(
+    catalog_file: Path, tmp_path: Path, capsys
+):
     before = catalog_file.read_bytes()
     data = world()
     data["services"].append(service_json("points-service"))
-    broken = httpx.Response(400, json={"type": "error", "message": "查询workflow失败", "code": 6542,
-                                       "description": "boom", "extra": {}})
+    broken = httpx.Response(
+        400,
+        json={
+            "type": "error",
+            "message": "查询workflow失败",
+            "code": 6542,
+            "description": "boom",
+            "extra": {},
+        },
+    )
     fake = FakeZadig(data, fail={"/openapi/workflows/custom/mall-uat/detail": broken})
 
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 1
@@ -437,8 +587,9 @@ def test_zadig_failing_halfway_leaves_the_catalog_untouched(catalog_file: Path, 
     assert "Zadig error 6542 查询workflow失败: boom" in capsys.readouterr().err
 
 
-def test_a_project_zadig_knows_nothing_about_is_an_error(catalog_file: Path, tmp_path: Path,
-                                                        capsys):
+def test_a_project_zadig_knows_nothing_about_is_an_error(
+    catalog_file: Path, tmp_path: Path, capsys
+):
     # What a wrong project key or a token whose user cannot see the project looks like.
     before = catalog_file.read_bytes()
     fake = FakeZadig(world(environments=[], workflows=[], services=[]))
@@ -449,14 +600,18 @@ def test_a_project_zadig_knows_nothing_about_is_an_error(catalog_file: Path, tmp
     assert capsys.readouterr().err == (
         f"error: Zadig lists no environments, workflows or services for project 'mall'; "
         f"{catalog_file} is unchanged. Is the project key right, and can the token's user see "
-        "the project?\n")
+        "the project?\n"
+    )
 
 
 def test_broken_catalog_is_reported_before_asking_zadig(tmp_path: Path, capsys):
     path = tmp_path / "catalog.yml"
-    path.write_text(DEFAULT_PATH.read_text(encoding="utf-8").replace("workflow: mall-test",
-                                                                     "workflw: mall-test"),
-                    encoding="utf-8")
+    path.write_text(
+        DEFAULT_PATH.read_text(encoding="utf-8").replace(
+            "workflow: mall-test", "workflw: mall-test"
+        ),
+        encoding="utf-8",
+    )
     fake = FakeZadig(world())
 
     assert run(fake, tmp_path, "--catalog", str(path)) == 1
@@ -468,12 +623,21 @@ def test_broken_catalog_is_reported_before_asking_zadig(tmp_path: Path, capsys):
 def test_module_entry_point_reports_an_unreachable_zadig(catalog_file: Path):
     before = catalog_file.read_bytes()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZADIG_", "DINGTALK_"))}
-    env.update(ZADIG_BASE_URL="http://127.0.0.1:9", ZADIG_TOKEN=TOKEN, ZADIG_TIMEOUT="2",
-               PYTHONPATH=str(ROOT))
+    env.update(
+        ZADIG_BASE_URL="http://127.0.0.1:9",
+        ZADIG_TOKEN=TOKEN,
+        ZADIG_TIMEOUT="2",
+        PYTHONPATH=str(ROOT),
+    )
 
-    proc = subprocess.run([sys.executable, "-m", "scripts.refresh_catalog", "--catalog",
-                           str(catalog_file)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.refresh_catalog", "--catalog", str(catalog_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert proc.returncode == 1, proc.stderr
     assert "cannot reach Zadig for GET /openapi/environments" in proc.stderr

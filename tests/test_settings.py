@@ -1,4 +1,5 @@
 """chatops/settings.py: demo defaults, overrides, fail-fast validation, masked secrets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,10 +31,16 @@ def test_nothing_set_is_the_demo():
     s = from_env({})
     assert s == Settings()
     assert s.demo is True
-    assert (s.zadig_base_url, s.zadig_token, s.zadig_web_url) == \
-        ("http://127.0.0.1:7070", "demo-zadig-token", "http://127.0.0.1:7070")
-    assert (s.dingtalk_app_key, s.dingtalk_app_secret, s.dingtalk_robot_code) == \
-        ("demo-app-key", "demo-app-secret", "demo-app-key")
+    assert (s.zadig_base_url, s.zadig_token, s.zadig_web_url) == (
+        "http://127.0.0.1:7070",
+        "demo-zadig-token",
+        "http://127.0.0.1:7070",
+    )
+    assert (s.dingtalk_app_key, s.dingtalk_app_secret, s.dingtalk_robot_code) == (
+        "demo-app-key",
+        "demo-app-secret",
+        "demo-app-key",
+    )
     assert (s.dingtalk_api_base, s.dingtalk_mode) == ("http://127.0.0.1:7080", "http")
     assert s.zadig_timeout == 10.0 and s.zadig_webhook_token == ""
     assert s.catalog_path == ROOT / "catalog.yml"
@@ -67,8 +74,9 @@ def test_every_variable_overrides():
 
 
 def test_derived_defaults():
-    s = from_env({"ZADIG_BASE_URL": "https://z.example.com", "ZADIG_TOKEN": "t",
-                  "DINGTALK_APP_KEY": "k"})
+    s = from_env(
+        {"ZADIG_BASE_URL": "https://z.example.com", "ZADIG_TOKEN": "t", "DINGTALK_APP_KEY": "k"}
+    )
     assert s.zadig_web_url == "https://z.example.com"
     assert s.dingtalk_robot_code == "k"
     assert s.demo is False
@@ -76,17 +84,27 @@ def test_derived_defaults():
     assert s.dingtalk_api_base == "https://api.dingtalk.com"
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("ZADIG_TIMEOUT", "ten", "ZADIG_TIMEOUT must be a number of seconds, got 'ten'"),
-    ("ZADIG_TIMEOUT", "0", "ZADIG_TIMEOUT must be positive, got '0'"),
-    ("ZADIG_TIMEOUT", "-3", "ZADIG_TIMEOUT must be positive, got '-3'"),
-    ("FOLLOWUP_MIN_INTERVAL", "2s", "FOLLOWUP_MIN_INTERVAL must be a number of seconds, got '2s'"),
-    ("FOLLOWUP_MAX_SECONDS", "-1", "FOLLOWUP_MAX_SECONDS must be positive, got '-1'"),
-    ("ZADIG_WEB_URL", "zadig.example.com",
-     "ZADIG_WEB_URL must start with http:// or https://, got 'zadig.example.com'"),
-    ("DINGTALK_API_BASE", "ftp://x", "DINGTALK_API_BASE must start with http:// or https://"),
-    ("DINGTALK_MODE", "websocket", "DINGTALK_MODE must be 'http' or 'stream', got 'websocket'"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("ZADIG_TIMEOUT", "ten", "ZADIG_TIMEOUT must be a number of seconds, got 'ten'"),
+        ("ZADIG_TIMEOUT", "0", "ZADIG_TIMEOUT must be positive, got '0'"),
+        ("ZADIG_TIMEOUT", "-3", "ZADIG_TIMEOUT must be positive, got '-3'"),
+        (
+            "FOLLOWUP_MIN_INTERVAL",
+            "2s",
+            "FOLLOWUP_MIN_INTERVAL must be a number of seconds, got '2s'",
+        ),
+        ("FOLLOWUP_MAX_SECONDS", "-1", "FOLLOWUP_MAX_SECONDS must be positive, got '-1'"),
+        (
+            "ZADIG_WEB_URL",
+            "zadig.example.com",
+            "ZADIG_WEB_URL must start with http:// or https://, got 'zadig.example.com'",
+        ),
+        ("DINGTALK_API_BASE", "ftp://x", "DINGTALK_API_BASE must start with http:// or https://"),
+        ("DINGTALK_MODE", "websocket", "DINGTALK_MODE must be 'http' or 'stream', got 'websocket'"),
+    ],
+)
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(SettingsError) as info:
         from_env({name: value})
@@ -94,8 +112,11 @@ def test_bad_values_name_the_variable(name, value, message):
 
 
 def test_bad_zadig_base_url_is_named():
-    with pytest.raises(SettingsError, match=r"^ZADIG_BASE_URL must start with http:// or "
-                                            r"https://, got 'zadig\.example\.com'$"):
+    with pytest.raises(
+        SettingsError,
+        match=r"^ZADIG_BASE_URL must start with http:// or "
+        r"https://, got 'zadig\.example\.com'$",
+    ):
         from_env({"ZADIG_BASE_URL": "zadig.example.com", "ZADIG_TOKEN": "t"})
 
 

@@ -1,4 +1,5 @@
 """chatops/state.py: follow-up rows and msgId de-duplication, also from two "processes"."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,9 +34,18 @@ def other(db: Path, store: FollowupStore) -> Iterator[FollowupStore]:
 
 
 def add(store: FollowupStore, task_id: int, **kw: Any):
-    args = dict(project_key="mall", workflow_key="mall-dev", task_id=task_id,
-                service="order-service", environment="dev", sender_id="u1",
-                conversation_id="cid-1", target=TARGET, now=T0, first_poll_in=2.0)
+    args = dict(
+        project_key="mall",
+        workflow_key="mall-dev",
+        task_id=task_id,
+        service="order-service",
+        environment="dev",
+        sender_id="u1",
+        conversation_id="cid-1",
+        target=TARGET,
+        now=T0,
+        first_poll_in=2.0,
+    )
     args.update(kw)
     return store.add(**args)
 
@@ -43,11 +53,23 @@ def add(store: FollowupStore, task_id: int, **kw: Any):
 def test_add_records_everything_and_creates_the_folder(store: FollowupStore, db: Path):
     f = add(store, 7)
     assert db.exists()
-    assert (f.project_key, f.workflow_key, f.task_id, f.service, f.environment, f.sender_id,
-            f.conversation_id, f.target) == ("mall", "mall-dev", 7, "order-service", "dev", "u1",
-                                             "cid-1", TARGET)
-    assert (f.created_at, f.next_poll_at, f.polls, f.state, f.result_status) == \
-        (T0, T0 + 2.0, 0, PENDING, None)
+    assert (
+        f.project_key,
+        f.workflow_key,
+        f.task_id,
+        f.service,
+        f.environment,
+        f.sender_id,
+        f.conversation_id,
+        f.target,
+    ) == ("mall", "mall-dev", 7, "order-service", "dev", "u1", "cid-1", TARGET)
+    assert (f.created_at, f.next_poll_at, f.polls, f.state, f.result_status) == (
+        T0,
+        T0 + 2.0,
+        0,
+        PENDING,
+        None,
+    )
     assert store.get("mall-dev", 7) == f
     assert store.get("mall-dev", 8) is None
 

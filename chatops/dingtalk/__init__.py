@@ -2,14 +2,33 @@
 
 Plain Python with no Rasa import; see /work/shared/reference/dingtalk.md for the protocol.
 """
+
 from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message
-from chatops.dingtalk.messages import (choices_markdown, dtmd_link, markdown_message,
-                                       text_message, to_openapi)
+from chatops.dingtalk.messages import (
+    choices_markdown,
+    dtmd_link,
+    markdown_message,
+    text_message,
+    to_openapi,
+)
 from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender, SendQueue
 from chatops.dingtalk.signing import SignatureError, sign, verify_request
 
 __all__ = [
-    "Delivery", "DeliveryFailed", "DingTalkSender", "InboundMessage", "MalformedMessage",
-    "ReplyTarget", "SendQueue", "SignatureError", "choices_markdown", "dtmd_link",
-    "markdown_message", "parse_message", "sign", "text_message", "to_openapi", "verify_request",
+    "Delivery",
+    "DeliveryFailed",
+    "DingTalkSender",
+    "InboundMessage",
+    "MalformedMessage",
+    "ReplyTarget",
+    "SendQueue",
+    "SignatureError",
+    "choices_markdown",
+    "dtmd_link",
+    "markdown_message",
+    "parse_message",
+    "sign",
+    "text_message",
+    "to_openapi",
+    "verify_request",
 ]

@@ -3,11 +3,12 @@
 The same body arrives as the HTTP-mode POST body and as the decoded ``data`` string of a
 Stream-mode CALLBACK frame, so both channels share `parse_message`.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 CONVERSATION_SINGLE = "1"
 CONVERSATION_GROUP = "2"

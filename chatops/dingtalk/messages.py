@@ -3,6 +3,7 @@
 All builders return the webhook message JSON (what a sessionWebhook or the synchronous reply
 takes). `to_openapi` converts one to the OpenAPI's ``msgKey``/``msgParam`` pair.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ _TRUNCATED = "\n…（消息过长，已截断）"
 
 def text_message(content: str, at_user_ids: Iterable[str] = ()) -> Dict[str, Any]:
     ids = _ids(at_user_ids)
-    message: Dict[str, Any] = {"msgtype": "text",
-                               "text": {"content": _with_mentions(content, ids, "\n")}}
+    message: Dict[str, Any] = {
+        "msgtype": "text",
+        "text": {"content": _with_mentions(content, ids, "\n")},
+    }
     if ids:
         message["at"] = {"atUserIds": ids, "isAtAll": False}
     return message
@@ -40,8 +43,13 @@ def dtmd_link(label: str, content: str) -> str:
     return f"[{_escape_label(label)}]({url})"
 
 
-def choices_markdown(title: str, question: str, options: Sequence[Tuple[str, str]],
-                     at_user_ids: Iterable[str] = (), typed_hint: bool = True) -> Dict[str, Any]:
+def choices_markdown(
+    title: str,
+    question: str,
+    options: Sequence[Tuple[str, str]],
+    at_user_ids: Iterable[str] = (),
+    typed_hint: bool = True,
+) -> Dict[str, Any]:
     """A markdown question with one tappable link per (label, content_to_send) option.
 
     With ``typed_hint`` the plain content is shown next to each link too, so users on clients
@@ -63,8 +71,9 @@ def to_openapi(message: Dict[str, Any]) -> Tuple[str, str]:
     if msgtype == "markdown":
         markdown = message.get("markdown", {})
         title = str(markdown.get("title", ""))
-        return "sampleMarkdown", _fit(lambda t: {"title": title, "text": t},
-                                      str(markdown.get("text", "")))
+        return "sampleMarkdown", _fit(
+            lambda t: {"title": title, "text": t}, str(markdown.get("text", ""))
+        )
     raise ValueError(f"cannot send msgtype {msgtype!r} through the OpenAPI")
 
 
@@ -100,8 +109,9 @@ def _ids(at_user_ids: Iterable[str]) -> List[str]:
 
 def _with_mentions(text: str, ids: Sequence[str], separator: str) -> str:
     # A mention only renders (and in markdown only notifies) when "@<userId>" is in the text.
-    missing = [f"@{user_id}" for user_id in ids
-               if not re.search(rf"@{re.escape(user_id)}(?![\w-])", text)]
+    missing = [
+        f"@{user_id}" for user_id in ids if not re.search(rf"@{re.escape(user_id)}(?![\w-])", text)
+    ]
     if not missing:
         return text
     return f"{text}{separator}{' '.join(missing)}" if text else " ".join(missing)

@@ -9,6 +9,7 @@ are retried with exponential backoff. When retries run out, or DingTalk refuses 
 for good, `DeliveryFailed` is raised: the caller (or `SendQueue`) keeps the message, nothing is
 dropped silently. The app secret and the access token never appear in logs or exceptions.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,12 @@ TOKEN_MARGIN_S = 300.0
 MAX_BACKOFF_S = 60.0
 
 _THROTTLE_MARKERS = ("qpslimit", "throttl", "toofast", "too fast", "flowcontrol", "130101")
-_INVALID_TOKEN_CODES = {"invalidauthentication", "invalidaccesstoken", "invalid.accesstoken",
-                        "unauthorized"}
+_INVALID_TOKEN_CODES = {
+    "invalidauthentication",
+    "invalidaccesstoken",
+    "invalid.accesstoken",
+    "unauthorized",
+}
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -50,8 +55,9 @@ Sleep = Callable[[float], Awaitable[Any]]
 class DeliveryFailed(Exception):
     """A message DingTalk did not accept; the caller must keep it for a later retry."""
 
-    def __init__(self, message: str, *, route: str = "", attempts: int = 0,
-                 retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, route: str = "", attempts: int = 0, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.route = route
         self.attempts = attempts
@@ -87,11 +93,21 @@ class _TokenRejected(Exception):
 class DingTalkSender:
     """Send webhook-style messages (see `chatops.dingtalk.messages`) to one robot's chats."""
 
-    def __init__(self, api_base: str, app_key: str, app_secret: str, robot_code: str, *,
-                 transport: Optional[httpx.AsyncBaseTransport] = None, timeout: float = 10.0,
-                 max_attempts: int = 6, backoff_base: float = 1.0, sleep: Sleep = asyncio.sleep,
-                 clock: Callable[[], float] = time.time,
-                 max_backoff: float = MAX_BACKOFF_S) -> None:
+    def __init__(
+        self,
+        api_base: str,
+        app_key: str,
+        app_secret: str,
+        robot_code: str,
+        *,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+        timeout: float = 10.0,
+        max_attempts: int = 6,
+        backoff_base: float = 1.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        max_backoff: float = MAX_BACKOFF_S,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.api_base = api_base.rstrip("/")
@@ -132,12 +148,16 @@ class DingTalkSender:
         if self._webhook_usable(target):
             try:
                 used = await self._with_retries(
-                    ROUTE_SESSION_WEBHOOK, lambda: self._post_webhook(target, message))
+                    ROUTE_SESSION_WEBHOOK, lambda: self._post_webhook(target, message)
+                )
                 return Delivery(ROUTE_SESSION_WEBHOOK, used[0])
             except _FallbackAfter as fallback:
                 attempts = fallback.attempts
-                logger.info("session webhook of %s unusable (%s); using the OpenAPI",
-                            target.conversation_id, fallback.reason)
+                logger.info(
+                    "session webhook of %s unusable (%s); using the OpenAPI",
+                    target.conversation_id,
+                    fallback.reason,
+                )
 
         route = ROUTE_OPENAPI_GROUP if target.is_group else ROUTE_OPENAPI_SINGLE
         try:
@@ -147,24 +167,34 @@ class DingTalkSender:
         robot_code = self.robot_code or target.robot_code
         if target.is_group:
             path = "/v1.0/robot/groupMessages/send"
-            body: Dict[str, Any] = {"robotCode": robot_code,
-                                    "openConversationId": target.conversation_id,
-                                    "msgKey": msg_key, "msgParam": msg_param}
+            body: Dict[str, Any] = {
+                "robotCode": robot_code,
+                "openConversationId": target.conversation_id,
+                "msgKey": msg_key,
+                "msgParam": msg_param,
+            }
         else:
             if not target.user_id:
-                raise DeliveryFailed("1:1 reply target has no user id", route=route,
-                                     attempts=attempts)
+                raise DeliveryFailed(
+                    "1:1 reply target has no user id", route=route, attempts=attempts
+                )
             path = "/v1.0/robot/oToMessages/batchSend"
-            body = {"robotCode": robot_code, "userIds": [target.user_id],
-                    "msgKey": msg_key, "msgParam": msg_param}
-        used, key = await self._with_retries(
-            route, lambda: self._post_openapi(path, body, target), attempts_before=attempts)
-        return Delivery(route, used, key)
+            body = {
+                "robotCode": robot_code,
+                "userIds": [target.user_id],
+                "msgKey": msg_key,
+                "msgParam": msg_param,
+            }
+        used_attempts, key = await self._with_retries(
+            route, lambda: self._post_openapi(path, body, target), attempts_before=attempts
+        )
+        return Delivery(route, used_attempts, key)
 
     # ------------------------------------------------------------- retry loop
 
-    async def _with_retries(self, route: str, attempt: Callable[[], Awaitable[str]],
-                            attempts_before: int = 0) -> Tuple[int, str]:
+    async def _with_retries(
+        self, route: str, attempt: Callable[[], Awaitable[str]], attempts_before: int = 0
+    ) -> Tuple[int, str]:
         attempts = attempts_before
         for n in range(1, self.max_attempts + 1):
             attempts += 1
@@ -179,12 +209,20 @@ class DingTalkSender:
                 if n == self.max_attempts:
                     raise DeliveryFailed(
                         f"gave up after {attempts} attempts via {route}: {exc.reason}",
-                        route=route, attempts=attempts, retryable=True) from None
+                        route=route,
+                        attempts=attempts,
+                        retryable=True,
+                    ) from None
                 delay = min(self.backoff_base * (2 ** (n - 1)), self.max_backoff)
                 if exc.retry_after is not None:
                     delay = min(max(delay, exc.retry_after), self.max_backoff)
-                logger.warning("DingTalk %s attempt %d failed (%s); retrying in %.1fs",
-                               route, n, exc.reason, delay)
+                logger.warning(
+                    "DingTalk %s attempt %d failed (%s); retrying in %.1fs",
+                    route,
+                    n,
+                    exc.reason,
+                    delay,
+                )
                 await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -222,14 +260,19 @@ class DingTalkSender:
         for refreshed in (False, True):
             token = await self._access_token(force=refreshed)
             response = await self._request(
-                "POST", self.api_base + path, json=body,
-                headers={"x-acs-dingtalk-access-token": token})
+                "POST",
+                self.api_base + path,
+                json=body,
+                headers={"x-acs-dingtalk-access-token": token},
+            )
             try:
                 return self._openapi_result(response, target)
             except _TokenRejected:
                 self._token = None
                 if refreshed:
-                    raise DeliveryFailed("DingTalk rejected a freshly issued access token")
+                    raise DeliveryFailed(
+                        "DingTalk rejected a freshly issued access token"
+                    ) from None
                 logger.info("DingTalk access token rejected; fetching a new one")
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -241,13 +284,16 @@ class DingTalkSender:
         if response.status_code == 401 or code.lower() in _INVALID_TOKEN_CODES:
             raise _TokenRejected()
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retry(f"HTTP {response.status_code} {code} {message}".strip(),
-                         _retry_after(response))
+            raise _Retry(
+                f"HTTP {response.status_code} {code} {message}".strip(), _retry_after(response)
+            )
         if _is_throttled(data):
             raise _Retry(f"HTTP {response.status_code} {code or data.get('errcode')} {message}")
         if response.status_code >= 400:
-            raise DeliveryFailed(f"DingTalk refused the message (HTTP {response.status_code}"
-                                 f"{', ' + code if code else ''}): {message or 'no message'}")
+            raise DeliveryFailed(
+                f"DingTalk refused the message (HTTP {response.status_code}"
+                f"{', ' + code if code else ''}): {message or 'no message'}"
+            )
         errcode = data.get("errcode")
         if errcode is not None and _int(errcode) != ERRCODE_OK:
             raise DeliveryFailed(f"DingTalk refused the message (errcode {errcode}): {message}")
@@ -264,11 +310,12 @@ class DingTalkSender:
             if not force and self._token and self._clock() < self._token_expires_at:
                 return self._token
             response = await self._request(
-                "POST", f"{self.api_base}/v1.0/oauth2/accessToken",
-                json={"appKey": self.app_key, "appSecret": self._app_secret})
+                "POST",
+                f"{self.api_base}/v1.0/oauth2/accessToken",
+                json={"appKey": self.app_key, "appSecret": self._app_secret},
+            )
             if response.status_code == 429 or response.status_code >= 500:
-                raise _Retry(f"access token: HTTP {response.status_code}",
-                             _retry_after(response))
+                raise _Retry(f"access token: HTTP {response.status_code}", _retry_after(response))
             data = _json(response)
             data = data if isinstance(data, dict) else {}
             token = data.get("accessToken")
@@ -276,7 +323,8 @@ class DingTalkSender:
                 raise DeliveryFailed(
                     f"cannot get a DingTalk access token for app {self.app_key} "
                     f"(HTTP {response.status_code}, {data.get('code') or 'no code'}): "
-                    f"{_short(data.get('message') or '')}")
+                    f"{_short(data.get('message') or '')}"
+                )
             expire_in = _int(data.get("expireIn")) or 7200
             margin = min(TOKEN_MARGIN_S, expire_in / 2)
             self._token = token
@@ -326,9 +374,15 @@ class SendQueue:
     head of `pending` and is sent again (at-least-once) if the queue is started again.
     """
 
-    def __init__(self, sender: DingTalkSender, *, per_minute: int = 20,
-                 on_failure: Optional[FailureHandler] = None, sleep: Sleep = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sender: DingTalkSender,
+        *,
+        per_minute: int = 20,
+        on_failure: Optional[FailureHandler] = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.sender = sender
         self.per_minute = per_minute
         self.on_failure = on_failure
@@ -424,6 +478,7 @@ class SendQueue:
 
 
 # -------------------------------------------------------------------- helpers
+
 
 def _json(response: httpx.Response) -> Any:
     try:

@@ -4,6 +4,7 @@ DingTalk signs each HTTP-mode callback with headers ``timestamp`` (ms since epoc
 ``sign`` = base64(HMAC-SHA256(key=appSecret, msg=f"{timestamp}\\n{appSecret}")). A request is
 genuine only if the timestamp is within an hour of our clock *and* the sign matches.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,13 +30,19 @@ class SignatureError(Exception):
 
 def sign(timestamp: str, secret: str) -> str:
     """The ``sign`` header value DingTalk sends for this timestamp (not URL-encoded)."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"), hashlib.sha256
+    ).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
-def verify_request(timestamp: Optional[str], sign: Optional[str], secret: str,
-                   now_ms: Optional[int] = None, max_skew_ms: int = MAX_SKEW_MS) -> None:
+def verify_request(
+    timestamp: Optional[str],
+    sign: Optional[str],
+    secret: str,
+    now_ms: Optional[int] = None,
+    max_skew_ms: int = MAX_SKEW_MS,
+) -> None:
     """Raise `SignatureError` unless (timestamp, sign) is a fresh, genuine DingTalk signature."""
     if not timestamp or not sign:
         raise SignatureError("missing")

@@ -1,4 +1,5 @@
 """Zadig custom-workflow OpenAPI: the async client, its typed results and its exceptions."""
+
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import (
     ZadigAPIError,
@@ -29,10 +30,26 @@ from chatops.zadig.models import (
 
 __all__ = [
     "ZadigClient",
-    "ZadigError", "ZadigAuthError", "ZadigAPIError", "ZadigNotFound", "ZadigUnavailable",
+    "ZadigError",
+    "ZadigAuthError",
+    "ZadigAPIError",
+    "ZadigNotFound",
+    "ZadigUnavailable",
     "ZadigTimeout",
-    "TERMINAL_STATUSES", "FAILED_STATUSES",
-    "DeployRequest", "TriggeredTask", "Task", "Stage", "Job", "TaskSummary", "TaskPage",
-    "Project", "WorkflowSummary", "WorkflowJob", "WorkflowDetail", "EnvironmentInfo",
-    "ServiceInfo", "RegistryInfo",
+    "TERMINAL_STATUSES",
+    "FAILED_STATUSES",
+    "DeployRequest",
+    "TriggeredTask",
+    "Task",
+    "Stage",
+    "Job",
+    "TaskSummary",
+    "TaskPage",
+    "Project",
+    "WorkflowSummary",
+    "WorkflowJob",
+    "WorkflowDetail",
+    "EnvironmentInfo",
+    "ServiceInfo",
+    "RegistryInfo",
 ]

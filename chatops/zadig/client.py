@@ -4,6 +4,7 @@ Protocol notes live in /work/shared/reference/zadig-openapi.md; the section numb
 refer to it. Every call goes through `ZadigClient._request`, which adds the token and the
 timeout, retries reads only, and turns every failure into one of `chatops.zadig.errors`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,15 @@ _GATEWAY_DOWN = (502, 503, 504)  # answered by a proxy in front of Zadig, not by
 
 
 class ZadigClient:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, read_retries: int = 2,
-                 transport: Optional[httpx.AsyncBaseTransport] = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        read_retries: int = 2,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("Zadig base_url must start with http:// or https://")
         token = (token or "").strip()
@@ -72,9 +80,20 @@ class ZadigClient:
 
     async def trigger_deploy(self, req: DeployRequest) -> TriggeredTask:
         """Start one build+deploy task (§3.1). Never retried: a retry could deploy twice."""
-        missing = [name for name in ("project_key", "workflow_key", "build_job", "deploy_job",
-                                     "service_name", "service_module", "branch", "env_name")
-                   if not str(getattr(req, name) or "").strip()]
+        missing = [
+            name
+            for name in (
+                "project_key",
+                "workflow_key",
+                "build_job",
+                "deploy_job",
+                "service_name",
+                "service_module",
+                "branch",
+                "env_name",
+            )
+            if not str(getattr(req, name) or "").strip()
+        ]
         if missing:
             raise ValueError(f"DeployRequest is missing {', '.join(missing)}")
         service = {"service_name": req.service_name, "service_module": req.service_module}
@@ -83,24 +102,46 @@ class ZadigClient:
             "workflow_key": req.workflow_key,
             # Both jobs must be listed: Zadig skips every job absent from inputs.
             "inputs": [
-                {"job_name": req.build_job, "job_type": "zadig-build", "parameters": {
-                    "registry": req.registry,
-                    "service_list": [{**service, "repo_info": [{
-                        "codehost_name": req.codehost_name, "repo_namespace": req.repo_namespace,
-                        "repo_name": req.repo_name, "branch": req.branch}]}]}},
+                {
+                    "job_name": req.build_job,
+                    "job_type": "zadig-build",
+                    "parameters": {
+                        "registry": req.registry,
+                        "service_list": [
+                            {
+                                **service,
+                                "repo_info": [
+                                    {
+                                        "codehost_name": req.codehost_name,
+                                        "repo_namespace": req.repo_namespace,
+                                        "repo_name": req.repo_name,
+                                        "branch": req.branch,
+                                    }
+                                ],
+                            }
+                        ],
+                    },
+                },
                 # Empty image_name: the deploy job takes the image from the build job.
-                {"job_name": req.deploy_job, "job_type": "zadig-deploy", "parameters": {
-                    "env_name": req.env_name,
-                    "service_list": [{**service, "image_name": ""}]}},
+                {
+                    "job_name": req.deploy_job,
+                    "job_type": "zadig-deploy",
+                    "parameters": {
+                        "env_name": req.env_name,
+                        "service_list": [{**service, "image_name": ""}],
+                    },
+                },
             ],
         }
         data = _expect(await self._request("POST", TASK_PATH, json=body, idempotent=False), dict)
         # The response's workflow_name carries the workflow *key* here (unlike GET task).
         if not isinstance(data.get("task_id"), int) or isinstance(data["task_id"], bool):
             _bad_shape("the trigger response has no task_id")
-        return TriggeredTask(project_key=str(data.get("project_name") or req.project_key),
-                             workflow_key=str(data.get("workflow_name") or req.workflow_key),
-                             task_id=data["task_id"])
+        return TriggeredTask(
+            project_key=str(data.get("project_name") or req.project_key),
+            workflow_key=str(data.get("workflow_name") or req.workflow_key),
+            task_id=data["task_id"],
+        )
 
     async def get_task(self, workflow_key: str, task_id: int) -> Task:
         params = {"taskId": str(int(task_id)), "workflowKey": workflow_key}
@@ -110,19 +151,26 @@ class ZadigClient:
     async def cancel_task(self, workflow_key: str, task_id: int) -> None:
         """Cancel a task; a passed task raises ZadigAPIError with `is_already_finished`."""
         # v3.4+ reads the query, v1.18-v3.3 only the JSON body (and 400s without one): send both.
-        await self._request("DELETE", TASK_PATH,
-                            params={"taskId": str(int(task_id)), "workflowKey": workflow_key},
-                            json={"task_id": int(task_id), "workflow_key": workflow_key},
-                            idempotent=False)
+        await self._request(
+            "DELETE",
+            TASK_PATH,
+            params={"taskId": str(int(task_id)), "workflowKey": workflow_key},
+            json={"task_id": int(task_id), "workflow_key": workflow_key},
+            idempotent=False,
+        )
 
-    async def list_tasks(self, workflow_key: str, project_key: str, page_num: int = 1,
-                         page_size: int = 10) -> TaskPage:
+    async def list_tasks(
+        self, workflow_key: str, project_key: str, page_num: int = 1, page_size: int = 10
+    ) -> TaskPage:
         """A page of a workflow's task history, newest first (§3.4)."""
         params = {"projectKey": project_key, "pageNum": page_num, "pageSize": page_size}
         path = f"/openapi/workflows/custom/{_seg(workflow_key)}/tasks"
         data = _expect(await self._request("GET", path, params=params, idempotent=True), dict)
-        tasks = tuple(TaskSummary.from_api(t) for t in _expect(data.get("workflow_tasks"), list)
-                      if isinstance(t, dict))
+        tasks = tuple(
+            TaskSummary.from_api(t)
+            for t in _expect(data.get("workflow_tasks"), list)
+            if isinstance(t, dict)
+        )
         return TaskPage(total=int(data.get("total") or 0), tasks=tasks)
 
     async def latest_task(self, workflow_key: str, project_key: str) -> Optional[Task]:
@@ -137,9 +185,15 @@ class ZadigClient:
         projects: List[Project] = []
         page = 1
         while True:
-            data = _expect(await self._request(
-                "GET", "/openapi/projects/project",
-                params={"pageNum": page, "pageSize": _PROJECT_PAGE_SIZE}, idempotent=True), dict)
+            data = _expect(
+                await self._request(
+                    "GET",
+                    "/openapi/projects/project",
+                    params={"pageNum": page, "pageSize": _PROJECT_PAGE_SIZE},
+                    idempotent=True,
+                ),
+                dict,
+            )
             items = [p for p in _expect(data.get("projects"), list) if isinstance(p, dict)]
             projects.extend(Project.from_api(p) for p in items)
             # A short page also ends the loop if a server ignores pageNum.
@@ -148,25 +202,43 @@ class ZadigClient:
             page += 1
 
     async def list_workflows(self, project_key: str) -> List[WorkflowSummary]:
-        data = _expect(await self._request("GET", "/openapi/workflows",
-                                           params={"projectKey": project_key}, idempotent=True), dict)
-        return [WorkflowSummary.from_api(w) for w in _expect(data.get("workflows"), list)
-                if isinstance(w, dict)]
+        data = _expect(
+            await self._request(
+                "GET", "/openapi/workflows", params={"projectKey": project_key}, idempotent=True
+            ),
+            dict,
+        )
+        return [
+            WorkflowSummary.from_api(w)
+            for w in _expect(data.get("workflows"), list)
+            if isinstance(w, dict)
+        ]
 
     async def get_workflow(self, workflow_key: str, project_key: str) -> WorkflowDetail:
-        data = _expect(await self._request(
-            "GET", f"/openapi/workflows/custom/{_seg(workflow_key)}/detail",
-            params={"projectKey": project_key}, idempotent=True), dict)
+        data = _expect(
+            await self._request(
+                "GET",
+                f"/openapi/workflows/custom/{_seg(workflow_key)}/detail",
+                params={"projectKey": project_key},
+                idempotent=True,
+            ),
+            dict,
+        )
         return WorkflowDetail.from_api(data)
 
     async def list_environments(self, project_key: str) -> List[EnvironmentInfo]:
-        data = await self._request("GET", "/openapi/environments",
-                                   params={"projectKey": project_key}, idempotent=True)
+        data = await self._request(
+            "GET", "/openapi/environments", params={"projectKey": project_key}, idempotent=True
+        )
         return [EnvironmentInfo.from_api(e) for e in _expect(data, list) if isinstance(e, dict)]
 
     async def list_services(self, project_key: str) -> List[ServiceInfo]:
-        data = await self._request("GET", "/openapi/service/yaml/services",
-                                   params={"projectKey": project_key}, idempotent=True)
+        data = await self._request(
+            "GET",
+            "/openapi/service/yaml/services",
+            params={"projectKey": project_key},
+            idempotent=True,
+        )
         return [ServiceInfo.from_api(s) for s in _expect(data, list) if isinstance(s, dict)]
 
     async def list_registries(self) -> List[RegistryInfo]:
@@ -175,8 +247,15 @@ class ZadigClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, *, params: Optional[Dict[str, Any]] = None,
-                       json: Any = None, idempotent: bool) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[Dict[str, Any]] = None,
+        json: Any = None,
+        idempotent: bool,
+    ) -> Any:
         """Send one call and return its decoded JSON, or raise a ZadigError.
 
         Only idempotent reads are retried (connect errors, timeouts, 5xx other than "not
@@ -188,17 +267,29 @@ class ZadigClient:
             if attempt:
                 await asyncio.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
             cause: Optional[Exception] = None
+            error: ZadigError
             try:
-                response = await self._http.request(method, path, params=params, json=json,
-                                                    headers=headers, timeout=self._timeout)
+                response = await self._http.request(
+                    method, path, params=params, json=json, headers=headers, timeout=self._timeout
+                )
             except httpx.TimeoutException as exc:
-                cause, error = exc, ZadigTimeout(
-                    f"Zadig did not answer {method} {path} in time ({type(exc).__name__})",
-                    request_sent=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)))
+                cause, error = (
+                    exc,
+                    ZadigTimeout(
+                        f"Zadig did not answer {method} {path} in time ({type(exc).__name__})",
+                        request_sent=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)),
+                    ),
+                )
             except httpx.TransportError as exc:
-                cause, error = exc, ZadigUnavailable(self._scrub(
-                    f"cannot reach Zadig for {method} {path}: {type(exc).__name__} {exc}"),
-                    request_sent=not isinstance(exc, httpx.ConnectError))
+                cause, error = (
+                    exc,
+                    ZadigUnavailable(
+                        self._scrub(
+                            f"cannot reach Zadig for {method} {path}: {type(exc).__name__} {exc}"
+                        ),
+                        request_sent=not isinstance(exc, httpx.ConnectError),
+                    ),
+                )
             else:
                 if response.is_success:
                     return self._decode(response)
@@ -211,9 +302,12 @@ class ZadigClient:
         try:
             return response.json()
         except ValueError:  # JSONDecodeError and UnicodeDecodeError
-            raise ZadigAPIError(response.status_code, "unexpected response",
-                                self._scrub(f"not JSON: {response.text[:200]!r}"),
-                                status_code=response.status_code) from None
+            raise ZadigAPIError(
+                response.status_code,
+                "unexpected response",
+                self._scrub(f"not JSON: {response.text[:200]!r}"),
+                status_code=response.status_code,
+            ) from None
 
     def _error(self, response: httpx.Response) -> ZadigError:
         status = response.status_code
@@ -226,8 +320,10 @@ class ZadigClient:
             # Empty body, except MFA denials: {"reason": "mfa_verification_required"}.
             reason = body.get("reason") if isinstance(body, dict) else None
             what = "rejected the API token" if status == 401 else "denied this API token access"
-            return ZadigAuthError(f"Zadig {what} (HTTP {status})" + (f": {reason}" if reason else ""),
-                                  status_code=status)
+            return ZadigAuthError(
+                f"Zadig {what} (HTTP {status})" + (f": {reason}" if reason else ""),
+                status_code=status,
+            )
         if isinstance(body, dict) and ("code" in body or "description" in body):
             # {"type":"error","message","code","description","extra"} (6xxx/7xxx as HTTP 400) or
             # the plain-Go-error form {"message":"Internal Error: ","code":500,"description"}.
@@ -256,7 +352,10 @@ def _seg(value: str) -> str:
 
 
 def _expect(data: Any, kind: type) -> Any:
-    """The decoded body (or a field of it) if it has the expected JSON type; a null list is empty."""
+    """The decoded body (or a field of it) if it has the expected JSON type.
+
+    A null list counts as empty.
+    """
     if data is None and kind is list:
         return []
     if not isinstance(data, kind):

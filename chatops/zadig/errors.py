@@ -9,6 +9,7 @@
 
 Messages never contain the API token.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -25,14 +26,18 @@ class ZadigError(Exception):
 
 
 class ZadigAuthError(ZadigError):
-    """Zadig's gateway (401) or a handler's RBAC check (403) refused the token; the body is empty."""
+    """Zadig's gateway (401) or a handler's RBAC check (403) refused the token.
+
+    The body is empty.
+    """
 
 
 class ZadigAPIError(ZadigError):
     """An error envelope: `code` is Zadig's code (6163, 6542, 500, 400 ...), `message` its title."""
 
-    def __init__(self, code: int, message: str, description: str = "", *,
-                 status_code: Optional[int] = None) -> None:
+    def __init__(
+        self, code: int, message: str, description: str = "", *, status_code: Optional[int] = None
+    ) -> None:
         detail = f": {description}" if description else ""
         super().__init__(f"Zadig error {code} {message.strip()}{detail}", status_code=status_code)
         self.code = code
@@ -41,7 +46,10 @@ class ZadigAPIError(ZadigError):
 
     @property
     def is_already_finished(self) -> bool:
-        """Cancel refused because the task already passed (the only status Zadig will not cancel)."""
+        """Cancel refused because the task already passed.
+
+        Passed is the only status Zadig will not cancel.
+        """
         return self.code == 6163 and "is passed" in self.description
 
 
@@ -57,8 +65,9 @@ class ZadigUnavailable(ZadigError):
     acted on it: a trigger may have created a task.
     """
 
-    def __init__(self, message: str, *, status_code: Optional[int] = None,
-                 request_sent: bool = True) -> None:
+    def __init__(
+        self, message: str, *, status_code: Optional[int] = None, request_sent: bool = True
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.request_sent = request_sent
 

@@ -1,4 +1,5 @@
 """Typed results of the Zadig OpenAPI (the client never hands raw dicts to callers)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,6 +49,11 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _object(value: Any) -> Dict[str, Any]:
+    """A JSON object, or an empty one when Zadig sent null or something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _items(value: Any) -> List[Dict[str, Any]]:
     """A list of objects; Zadig sends null or omits empty lists on some versions."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
@@ -91,7 +97,7 @@ class Job:
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Job":
         name = _text(data.get("name"))
-        spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+        spec = _object(data.get("spec"))
         services = [_text(spec.get("service_name"))]
         services += [_text(s.get("service_name")) for s in _items(spec.get("service_and_images"))]
         return cls(
@@ -152,11 +158,17 @@ class TaskSummary:
 
 def _summary_fields(data: Dict[str, Any]) -> Dict[str, Any]:
     key, name, project = _workflow_identity(data)
-    return dict(task_id=int(data.get("task_id") or 0), workflow_key=key, workflow_name=name,
-                project_key=project, status=_text(data.get("status")),
-                task_creator=_text(data.get("task_creator")),
-                create_time=_time(data.get("create_time")),
-                start_time=_time(data.get("start_time")), end_time=_time(data.get("end_time")))
+    return dict(
+        task_id=int(data.get("task_id") or 0),
+        workflow_key=key,
+        workflow_name=name,
+        project_key=project,
+        status=_text(data.get("status")),
+        task_creator=_text(data.get("task_creator")),
+        create_time=_time(data.get("create_time")),
+        start_time=_time(data.get("start_time")),
+        end_time=_time(data.get("end_time")),
+    )
 
 
 @dataclass(frozen=True)
@@ -168,8 +180,11 @@ class Task(TaskSummary):
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Task":
-        return cls(**_summary_fields(data), error=_text(data.get("error")),
-                   stages=tuple(Stage.from_api(s) for s in _items(data.get("stages"))))
+        return cls(
+            **_summary_fields(data),
+            error=_text(data.get("error")),
+            stages=tuple(Stage.from_api(s) for s in _items(data.get("stages"))),
+        )
 
     @property
     def is_running(self) -> bool:
@@ -209,9 +224,12 @@ class Project:
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Project":
         key = _text(data.get("project_key"))
-        return cls(key=key, name=_text(data.get("project_name")) or key,
-                   deploy_type=_text(data.get("deploy_type")),
-                   description=_text(data.get("description")))
+        return cls(
+            key=key,
+            name=_text(data.get("project_name")) or key,
+            deploy_type=_text(data.get("deploy_type")),
+            description=_text(data.get("description")),
+        )
 
 
 @dataclass(frozen=True)
@@ -225,9 +243,13 @@ class WorkflowSummary:
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "WorkflowSummary":
         key = _text(data.get("workflow_key"))
-        return cls(key=key, name=_text(data.get("workflow_name")) or key,
-                   type=_text(data.get("type")), update_by=_text(data.get("update_by")),
-                   update_time=_time(data.get("update_time")))
+        return cls(
+            key=key,
+            name=_text(data.get("workflow_name")) or key,
+            type=_text(data.get("type")),
+            update_by=_text(data.get("update_by")),
+            update_time=_time(data.get("update_time")),
+        )
 
     @property
     def is_custom(self) -> bool:
@@ -246,7 +268,9 @@ class WorkflowDetail:
     workflow_name: str
     project_key: str
     jobs: Tuple[WorkflowJob, ...]
-    deploy_env: Optional[str] = None  # spec.env of the first zadig-deploy job ("" = chosen at run time)
+    deploy_env: Optional[str] = (
+        None  # spec.env of the first zadig-deploy job ("" = chosen at run time)
+    )
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "WorkflowDetail":
@@ -255,11 +279,13 @@ class WorkflowDetail:
         deploy_env: Optional[str] = None
         for stage in _items(data.get("stages")):
             for job in _items(stage.get("jobs")):
-                jobs.append(WorkflowJob(_text(stage.get("name")), _text(job.get("name")),
-                                        _text(job.get("type"))))
+                jobs.append(
+                    WorkflowJob(
+                        _text(stage.get("name")), _text(job.get("name")), _text(job.get("type"))
+                    )
+                )
                 if job.get("type") == "zadig-deploy" and deploy_env is None:
-                    spec = job.get("spec") if isinstance(job.get("spec"), dict) else {}
-                    deploy_env = _text(spec.get("env"))
+                    deploy_env = _text(_object(job.get("spec")).get("env"))
         return cls(key, name, project, tuple(jobs), deploy_env)
 
     def _first(self, job_type: str) -> Optional[str]:
@@ -284,10 +310,12 @@ class EnvironmentInfo:
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "EnvironmentInfo":
         # The list endpoint spells the alias "envName", the detail endpoint "env_name".
-        return cls(key=_text(data.get("env_key")),
-                   alias=_text(data.get("envName") or data.get("env_name")),
-                   production=bool(data.get("production")),
-                   status=_text(data.get("status")))
+        return cls(
+            key=_text(data.get("env_key")),
+            alias=_text(data.get("envName") or data.get("env_name")),
+            production=bool(data.get("production")),
+            status=_text(data.get("status")),
+        )
 
 
 @dataclass(frozen=True)
@@ -298,9 +326,12 @@ class ServiceInfo:
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "ServiceInfo":
-        modules = tuple(_text(c.get("name")) for c in _items(data.get("containers")) if c.get("name"))
-        return cls(name=_text(data.get("service_name")), modules=modules,
-                   type=_text(data.get("type")))
+        modules = tuple(
+            _text(c.get("name")) for c in _items(data.get("containers")) if c.get("name")
+        )
+        return cls(
+            name=_text(data.get("service_name")), modules=modules, type=_text(data.get("type"))
+        )
 
 
 @dataclass(frozen=True)
@@ -313,11 +344,18 @@ class RegistryInfo:
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "RegistryInfo":
-        return cls(id=_text(data.get("registry_id") or data.get("id")),
-                   address=_text(data.get("address")), namespace=_text(data.get("namespace")),
-                   provider=_text(data.get("provider")), is_default=bool(data.get("is_default")))
+        return cls(
+            id=_text(data.get("registry_id") or data.get("id")),
+            address=_text(data.get("address")),
+            namespace=_text(data.get("namespace")),
+            provider=_text(data.get("provider")),
+            is_default=bool(data.get("is_default")),
+        )
 
     @property
     def registry(self) -> str:
-        """The build job's `registry` input: Zadig compares it to exactly RegAddr + "/" + Namespace."""
+        """The build job's `registry` input.
+
+        Zadig compares it to exactly RegAddr + "/" + Namespace.
+        """
         return f"{self.address}/{self.namespace}"

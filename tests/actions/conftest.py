@@ -4,6 +4,7 @@ inline Trackers and a dispatcher.
 Everything is function-scoped: each test gets its own SQLite file, its own fake and its own
 Runtime (so the discovery cache never leaks between tests).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,14 @@ NO_DOCS = "mongo: no documents in result"
 
 # What the DingTalk channel attaches to a message from user u1 in group cid1
 # (connectors/dingtalk.py metadata_for; the target is ReplyTarget.to_dict()).
-GROUP_TARGET = {"conversation_id": "cid1", "is_group": True, "user_id": "u1",
-                "session_webhook": "http://127.0.0.1:7080/robot/sendBySession?session=abc",
-                "session_webhook_expires_ms": 4102444800000, "robot_code": "demo-app-key"}
+GROUP_TARGET = {
+    "conversation_id": "cid1",
+    "is_group": True,
+    "user_id": "u1",
+    "session_webhook": "http://127.0.0.1:7080/robot/sendBySession?session=abc",
+    "session_webhook_expires_ms": 4102444800000,
+    "robot_code": "demo-app-key",
+}
 UNSET = object()
 
 Reply = Union[httpx.Response, Exception]
@@ -64,17 +70,30 @@ class FakeZadig:
 
     # -- programming the fake ------------------------------------------------------------
 
-    def add_task(self, workflow_key: str, task_id: int, status: str,
-                 stages: Optional[List[Tuple[str, str]]] = None, start_time: int = 1724300001,
-                 end_time: Optional[int] = None, project_key: str = "mall") -> Dict[str, Any]:
+    def add_task(
+        self,
+        workflow_key: str,
+        task_id: int,
+        status: str,
+        stages: Optional[List[Tuple[str, str]]] = None,
+        start_time: int = 1724300001,
+        end_time: Optional[int] = None,
+        project_key: str = "mall",
+    ) -> Dict[str, Any]:
         if stages is None:
             stages = [("build", "passed"), ("deploy", status)]
         task: Dict[str, Any] = {
-            "task_id": task_id, "workflow_key": workflow_key, "workflow_name": workflow_key,
-            "project_key": project_key, "status": status, "task_creator": "chatops-bot",
-            "create_time": start_time - 1, "start_time": start_time,
-            "stages": [{"name": name, "status": st, "error": "", "jobs": []}
-                       for name, st in stages],
+            "task_id": task_id,
+            "workflow_key": workflow_key,
+            "workflow_name": workflow_key,
+            "project_key": project_key,
+            "status": status,
+            "task_creator": "chatops-bot",
+            "create_time": start_time - 1,
+            "start_time": start_time,
+            "stages": [
+                {"name": name, "status": st, "error": "", "jobs": []} for name, st in stages
+            ],
         }
         if end_time is not None:
             task["end_time"] = end_time
@@ -113,38 +132,75 @@ class FakeZadig:
             workflow = call.json["workflow_key"]
             task_id = self.next_id.get(workflow, 1)
             self.next_id[workflow] = task_id + 1
-            self.add_task(workflow, task_id, "waiting", stages=[("build", "waiting"),
-                                                                ("deploy", "waiting")])
-            return httpx.Response(200, json={"project_name": call.json["project_key"],
-                                             "workflow_name": workflow, "task_id": task_id})
+            self.add_task(
+                workflow, task_id, "waiting", stages=[("build", "waiting"), ("deploy", "waiting")]
+            )
+            return httpx.Response(
+                200,
+                json={
+                    "project_name": call.json["project_key"],
+                    "workflow_name": workflow,
+                    "task_id": task_id,
+                },
+            )
         if call.path == TASK_PATH and call.method == "GET":
             task = self.tasks.get((call.params["workflowKey"], int(call.params["taskId"])))
             if task is None:
-                return httpx.Response(500, json={"message": "Internal Error: ", "code": 500,
-                                                 "description": NO_DOCS})
+                return httpx.Response(
+                    500, json={"message": "Internal Error: ", "code": 500, "description": NO_DOCS}
+                )
             return httpx.Response(200, json=task)
         if call.path == TASK_PATH and call.method == "DELETE":
             key = (call.params["workflowKey"], int(call.params["taskId"]))
             task = self.tasks.get(key)
             if task is None or task["status"] == "passed":
-                detail = (f"task: {key[0]}:{key[1]} is passed, cannot cancel"
-                          if task is not None else NO_DOCS)
-                return httpx.Response(400, json={"type": "error", "message": "取消工作流任务失败",
-                                                 "code": 6163, "description": detail,
-                                                 "extra": {}})
+                detail = (
+                    f"task: {key[0]}:{key[1]} is passed, cannot cancel"
+                    if task is not None
+                    else NO_DOCS
+                )
+                return httpx.Response(
+                    400,
+                    json={
+                        "type": "error",
+                        "message": "取消工作流任务失败",
+                        "code": 6163,
+                        "description": detail,
+                        "extra": {},
+                    },
+                )
             task["status"] = "cancelled"
             return httpx.Response(200, json={"message": "success"})
         prefix, suffix = "/openapi/workflows/custom/", "/tasks"
         if call.method == "GET" and call.path.startswith(prefix) and call.path.endswith(suffix):
-            workflow = call.path[len(prefix):-len(suffix)]
-            rows = sorted((t for (w, _), t in self.tasks.items()
-                           if w == workflow and t["project_key"] == call.params.get("projectKey")),
-                          key=lambda t: t["task_id"], reverse=True)
+            workflow = call.path[len(prefix) : -len(suffix)]
+            rows = sorted(
+                (
+                    t
+                    for (w, _), t in self.tasks.items()
+                    if w == workflow and t["project_key"] == call.params.get("projectKey")
+                ),
+                key=lambda t: t["task_id"],
+                reverse=True,
+            )
             size = int(call.params.get("pageSize", 10))
             start = (int(call.params.get("pageNum", 1)) - 1) * size
-            page = [{k: t[k] for k in ("workflow_key", "workflow_name", "project_key", "task_id",
-                                       "create_time", "task_creator", "start_time", "status")}
-                    for t in rows[start:start + size]]
+            page = [
+                {
+                    k: t[k]
+                    for k in (
+                        "workflow_key",
+                        "workflow_name",
+                        "project_key",
+                        "task_id",
+                        "create_time",
+                        "task_creator",
+                        "start_time",
+                        "status",
+                    )
+                }
+                for t in rows[start : start + size]
+            ]
             return httpx.Response(200, json={"total": len(rows), "workflow_tasks": page})
         if call.method == "GET" and call.path == "/openapi/service/yaml/services":
             return httpx.Response(200, json=self.services)
@@ -193,33 +249,55 @@ def domain() -> Dict[str, Any]:
     """The project's domain as the action server receives it."""
     import yaml
 
-    return yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml")
-                          .read_text(encoding="utf-8"))
+    return yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8")
+    )
 
 
 @pytest.fixture
 def make_tracker() -> Callable[..., Tracker]:
     """Build a Tracker inline: ``make_tracker(intent=..., entities={...}, slots={...})``."""
 
-    def build(*, intent: str = "query_status", text: str = "", entities: Any = None,
-              slots: Optional[Dict[str, Any]] = None, dingtalk: Any = UNSET,
-              sender_id: str = "cid1:u1", active_loop: Optional[str] = None,
-              events: Optional[List[Dict[str, Any]]] = None) -> Tracker:
+    def build(
+        *,
+        intent: str = "query_status",
+        text: str = "",
+        entities: Any = None,
+        slots: Optional[Dict[str, Any]] = None,
+        dingtalk: Any = UNSET,
+        sender_id: str = "cid1:u1",
+        active_loop: Optional[str] = None,
+        events: Optional[List[Dict[str, Any]]] = None,
+    ) -> Tracker:
         if isinstance(entities, dict):
             entities = [{"entity": k, "value": v} for k, v in entities.items()]
         if dingtalk is UNSET:
-            dingtalk = {"conversation_id": "cid1", "user_id": "u1", "is_group": True,
-                        "target": dict(GROUP_TARGET)}
+            dingtalk = {
+                "conversation_id": "cid1",
+                "user_id": "u1",
+                "is_group": True,
+                "target": dict(GROUP_TARGET),
+            }
         metadata = {"dingtalk": dingtalk} if dingtalk is not None else {}
-        all_slots: Dict[str, Any] = {"service": None, "environment": None, "branch": None,
-                                     "confirmed": None, "last_task": None,
-                                     "pending_cancel": None, "requested_slot": None}
+        all_slots: Dict[str, Any] = {
+            "service": None,
+            "environment": None,
+            "branch": None,
+            "confirmed": None,
+            "last_task": None,
+            "pending_cancel": None,
+            "requested_slot": None,
+        }
         all_slots.update(slots or {})
         return Tracker(
             sender_id=sender_id,
             slots=all_slots,
-            latest_message={"intent": {"name": intent, "confidence": 0.99},
-                            "entities": entities or [], "text": text, "metadata": metadata},
+            latest_message={
+                "intent": {"name": intent, "confidence": 0.99},
+                "entities": entities or [],
+                "text": text,
+                "metadata": metadata,
+            },
             events=events or [],
             paused=False,
             followup_action=None,

@@ -1,15 +1,20 @@
 """Status and cancel requests: which task a message means, what Zadig is asked, what is said."""
+
 from __future__ import annotations
 
 import time
 
 import httpx
-
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.tasks import (PENDING_CANCEL_SECONDS, ActionAffirm, ActionCancelTask, ActionDeny,
-                           ActionQueryStatus)
+from actions.tasks import (
+    PENDING_CANCEL_SECONDS,
+    ActionAffirm,
+    ActionCancelTask,
+    ActionDeny,
+    ActionQueryStatus,
+)
 
 TASK_PATH = "/openapi/workflows/custom/task"
 WEB = "http://127.0.0.1:7070/v1/projects/detail/mall/pipelines/custom"
@@ -32,19 +37,36 @@ def texts(dispatcher):
     return [m["text"] for m in dispatcher.messages]
 
 
-def remember(rt, workflow, task_id, service, environment, *, conversation="cid1",
-             sender="cid1:u1", now=1000.0):
-    rt.store.add(project_key="mall", workflow_key=workflow, task_id=task_id, service=service,
-                 environment=environment, sender_id=sender, conversation_id=conversation,
-                 target={"conversation_id": conversation, "is_group": True, "user_id": "u"},
-                 now=now)
+def remember(
+    rt,
+    workflow,
+    task_id,
+    service,
+    environment,
+    *,
+    conversation="cid1",
+    sender="cid1:u1",
+    now=1000.0,
+):
+    rt.store.add(
+        project_key="mall",
+        workflow_key=workflow,
+        task_id=task_id,
+        service=service,
+        environment=environment,
+        sender_id=sender,
+        conversation_id=conversation,
+        target={"conversation_id": conversation, "is_group": True, "user_id": "u"},
+        now=now,
+    )
 
 
 # -- ActionQueryStatus --------------------------------------------------------------------
 
 
 async def test_status_of_the_last_task_shows_status_progress_and_link(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-test", 45, "running", stages=[("build", "passed"), ("deploy", "running")])
     remember(rt, "mall-test", 45, "order-service", "test")
     tracker = make_tracker(text="刚才的发布怎么样了", slots={"last_task": "mall-test#45"})
@@ -56,13 +78,21 @@ async def test_status_of_the_last_task_shows_status_progress_and_link(
     assert texts(dispatcher) == [
         "order-service → test（mall-test #45）：执行中\n"
         "阶段：build ✅ → deploy 执行中\n"
-        f"详情：{link('mall-test', 45)}"]
+        f"详情：{link('mall-test', 45)}"
+    ]
 
 
 async def test_status_by_task_id_and_environment_asks_that_workflow_only(
-        rt, fake, make_tracker, dispatcher):
-    fake.add_task("mall-test", 45, "passed", stages=[("build", "passed"), ("deploy", "passed")],
-                  start_time=1724300001, end_time=1724300200)
+    rt, fake, make_tracker, dispatcher
+):
+    fake.add_task(
+        "mall-test",
+        45,
+        "passed",
+        stages=[("build", "passed"), ("deploy", "passed")],
+        start_time=1724300001,
+        end_time=1724300200,
+    )
     fake.add_task("mall-dev", 45, "running")
     tracker = make_tracker(entities={"task_id": "45", "environment": "测试环境"})
 
@@ -78,7 +108,8 @@ async def test_status_by_task_id_and_environment_asks_that_workflow_only(
 
 
 async def test_status_by_task_id_prefers_the_last_tasks_workflow(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-uat", 7, "running")
     tracker = make_tracker(entities={"task_id": "7"}, slots={"last_task": "mall-uat#7"})
 
@@ -89,15 +120,25 @@ async def test_status_by_task_id_prefers_the_last_tasks_workflow(
 
 
 async def test_status_by_task_id_alone_probes_every_workflow_and_answers_the_one_hit(
-        rt, fake, make_tracker, dispatcher):
-    fake.add_task("mall-uat", 7, "failed", stages=[("build", "passed"), ("deploy", "failed")],
-                  end_time=1724300061)
+    rt, fake, make_tracker, dispatcher
+):
+    fake.add_task(
+        "mall-uat",
+        7,
+        "failed",
+        stages=[("build", "passed"), ("deploy", "failed")],
+        end_time=1724300061,
+    )
     tracker = make_tracker(entities={"task_id": "7"}, slots={"last_task": "mall-test#3"})
 
     await ActionQueryStatus().run(dispatcher, tracker, {})
 
-    assert sent(fake) == [get("mall-dev", 7), get("mall-test", 7), get("mall-uat", 7),
-                          get("mall-prod", 7)]
+    assert sent(fake) == [
+        get("mall-dev", 7),
+        get("mall-test", 7),
+        get("mall-uat", 7),
+        get("mall-prod", 7),
+    ]
     [text] = texts(dispatcher)
     assert text.startswith("mall-uat（mall-uat #7）：失败\n")
     assert "阶段：build ✅ → deploy ❌" in text
@@ -106,7 +147,8 @@ async def test_status_by_task_id_alone_probes_every_workflow_and_answers_the_one
 
 
 async def test_status_by_task_id_alone_says_when_no_workflow_has_it(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     tracker = make_tracker(entities={"task_id": "7"})
 
     events = await ActionQueryStatus().run(dispatcher, tracker, {})
@@ -117,7 +159,8 @@ async def test_status_by_task_id_alone_says_when_no_workflow_has_it(
 
 
 async def test_status_by_task_id_alone_offers_a_button_per_environment_that_has_it(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-dev", 7, "passed")
     fake.add_task("mall-prod", 7, "running")
     tracker = make_tracker(entities={"task_id": "7"})
@@ -128,11 +171,13 @@ async def test_status_by_task_id_alone_offers_a_button_per_environment_that_has_
     assert message["text"] == "好几个环境都有任务 7，是哪个环境的？"
     assert message["buttons"] == [
         {"title": "mall-dev #7", "payload": "dev环境的任务7怎么样了"},
-        {"title": "mall-prod #7", "payload": "prod环境的任务7怎么样了"}]
+        {"title": "mall-prod #7", "payload": "prod环境的任务7怎么样了"},
+    ]
 
 
 async def test_status_by_environment_reads_the_history_then_the_latest_task(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-uat", 3, "passed")
     fake.add_task("mall-uat", 4, "running", stages=[("build", "running"), ("deploy", "created")])
     fake.add_task("mall-test", 9, "running")
@@ -141,9 +186,13 @@ async def test_status_by_environment_reads_the_history_then_the_latest_task(
     await ActionQueryStatus().run(dispatcher, tracker, {})
 
     assert sent(fake) == [
-        ("GET", "/openapi/workflows/custom/mall-uat/tasks",
-         {"projectKey": "mall", "pageNum": "1", "pageSize": "1"}),
-        get("mall-uat", 4)]
+        (
+            "GET",
+            "/openapi/workflows/custom/mall-uat/tasks",
+            {"projectKey": "mall", "pageNum": "1", "pageSize": "1"},
+        ),
+        get("mall-uat", 4),
+    ]
     [text] = texts(dispatcher)
     assert text.startswith("mall-uat（mall-uat #4）：执行中\n阶段：build 执行中 → deploy 已创建\n")
 
@@ -158,13 +207,16 @@ async def test_status_by_environment_without_history(rt, fake, make_tracker, dis
 
 
 async def test_status_by_service_and_environment_is_about_that_service(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-test", 7, "passed")
     fake.add_task("mall-test", 8, "running")
     remember(rt, "mall-test", 7, "order-service", "test", now=1000.0)
     remember(rt, "mall-test", 8, "user-service", "test", now=2000.0)
-    tracker = make_tracker(text="测试环境的订单服务发布成功了吗",
-                           entities={"service": "订单服务", "environment": "测试环境"})
+    tracker = make_tracker(
+        text="测试环境的订单服务发布成功了吗",
+        entities={"service": "订单服务", "environment": "测试环境"},
+    )
 
     await ActionQueryStatus().run(dispatcher, tracker, {})
 
@@ -185,13 +237,20 @@ async def test_status_by_service_alone_asks_which_environment(rt, fake, make_tra
         {"title": "dev（开发）", "payload": "order-service在dev环境的发布怎么样了"},
         {"title": "test（测试）", "payload": "order-service在test环境的发布怎么样了"},
         {"title": "uat（预发）", "payload": "order-service在uat环境的发布怎么样了"},
-        {"title": "prod（生产）", "payload": "order-service在prod环境的发布怎么样了"}]
+        {"title": "prod（生产）", "payload": "order-service在prod环境的发布怎么样了"},
+    ]
 
 
-async def test_status_with_nothing_to_go_on_explains_how_to_ask(
-        rt, fake, make_tracker, dispatcher):
-    remember(rt, "mall-test", 45, "order-service", "test", conversation="another-group",
-             sender="another-group:u9")
+async def test_status_with_nothing_to_go_on_explains_how_to_ask(rt, fake, make_tracker, dispatcher):
+    remember(
+        rt,
+        "mall-test",
+        45,
+        "order-service",
+        "test",
+        conversation="another-group",
+        sender="another-group:u9",
+    )
     tracker = make_tracker(text="怎么样了")
 
     events = await ActionQueryStatus().run(dispatcher, tracker, {})
@@ -203,14 +262,16 @@ async def test_status_with_nothing_to_go_on_explains_how_to_ask(
 
 
 async def test_status_falls_back_to_the_groups_latest_deploy_by_someone_else(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-test", 45, "running")
     fake.add_task("mall-dev", 50, "running")
     fake.add_task("mall-uat", 60, "running")
     remember(rt, "mall-dev", 50, "gateway", "dev", sender="cid1:u2", now=1000.0)
     remember(rt, "mall-test", 45, "order-service", "test", sender="cid1:u2", now=2000.0)
-    remember(rt, "mall-uat", 60, "web-frontend", "uat", conversation="cid2",
-             sender="cid2:u1", now=3000.0)
+    remember(
+        rt, "mall-uat", 60, "web-frontend", "uat", conversation="cid2", sender="cid2:u1", now=3000.0
+    )
     tracker = make_tracker(text="刚才的发布怎么样了", sender_id="cid1:u1")
 
     await ActionQueryStatus().run(dispatcher, tracker, {})
@@ -228,13 +289,16 @@ async def test_status_of_a_task_zadig_no_longer_has(rt, fake, make_tracker, disp
     assert texts(dispatcher) == ["没有找到任务 mall-test #45。"]
 
 
-@pytest.mark.parametrize("reply, words, attempts", [
-    (httpx.ConnectError("connection refused"), ["查询任务失败", "连不上 Zadig"], 3),
-    (httpx.ReadTimeout("timed out"), ["查询任务失败", "超时"], 3),
-    (httpx.Response(401), ["查询任务失败", "API Token"], 1),
-], ids=["connect-error", "timeout", "401"])
-async def test_status_when_zadig_fails(rt, fake, make_tracker, dispatcher, reply, words,
-                                       attempts):
+@pytest.mark.parametrize(
+    "reply, words, attempts",
+    [
+        (httpx.ConnectError("connection refused"), ["查询任务失败", "连不上 Zadig"], 3),
+        (httpx.ReadTimeout("timed out"), ["查询任务失败", "超时"], 3),
+        (httpx.Response(401), ["查询任务失败", "API Token"], 1),
+    ],
+    ids=["connect-error", "timeout", "401"],
+)
+async def test_status_when_zadig_fails(rt, fake, make_tracker, dispatcher, reply, words, attempts):
     fake.fail("*", "*", reply)
     tracker = make_tracker(slots={"last_task": "mall-test#45"})
 
@@ -258,19 +322,33 @@ async def test_cancel_a_running_test_task_sends_query_and_body(rt, fake, make_tr
     events = await ActionCancelTask().run(dispatcher, tracker, {})
 
     assert events == []
-    assert sent(fake) == [get("mall-test", 45),
-                          ("DELETE", TASK_PATH, {"taskId": "45", "workflowKey": "mall-test"})]
+    assert sent(fake) == [
+        get("mall-test", 45),
+        ("DELETE", TASK_PATH, {"taskId": "45", "workflowKey": "mall-test"}),
+    ]
     assert fake.calls[1].json == {"task_id": 45, "workflow_key": "mall-test"}
     assert texts(dispatcher) == [f"🚫 已取消 mall-test #45。\n详情：{link('mall-test', 45)}"]
     assert fake.tasks[("mall-test", 45)]["status"] == "cancelled"
 
 
 async def test_cancel_of_a_task_that_passed_meanwhile_explains_zadig_refuses(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     fake.add_task("mall-test", 3, "running")
-    fake.fail("DELETE", TASK_PATH, httpx.Response(400, json={
-        "type": "error", "message": "取消工作流任务失败", "code": 6163,
-        "description": "task: mall-test:3 is passed, cannot cancel", "extra": {}}))
+    fake.fail(
+        "DELETE",
+        TASK_PATH,
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "取消工作流任务失败",
+                "code": 6163,
+                "description": "task: mall-test:3 is passed, cannot cancel",
+                "extra": {},
+            },
+        ),
+    )
     tracker = make_tracker(intent="cancel", entities={"task_id": "3", "environment": "测试"})
 
     events = await ActionCancelTask().run(dispatcher, tracker, {})
@@ -282,9 +360,20 @@ async def test_cancel_of_a_task_that_passed_meanwhile_explains_zadig_refuses(
 
 async def test_cancel_of_a_missing_task_reports_zadigs_answer(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-test", 3, "running")
-    fake.fail("DELETE", TASK_PATH, httpx.Response(400, json={
-        "type": "error", "message": "取消工作流任务失败", "code": 6163,
-        "description": "task not found", "extra": {}}))
+    fake.fail(
+        "DELETE",
+        TASK_PATH,
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "取消工作流任务失败",
+                "code": 6163,
+                "description": "task not found",
+                "extra": {},
+            },
+        ),
+    )
     tracker = make_tracker(intent="cancel", slots={"last_task": "mall-test#3"})
 
     await ActionCancelTask().run(dispatcher, tracker, {})
@@ -295,10 +384,12 @@ async def test_cancel_of_a_missing_task_reports_zadigs_answer(rt, fake, make_tra
     assert "已经执行成功" not in text
 
 
-@pytest.mark.parametrize("status, label", [("failed", "失败"), ("passed", "成功"),
-                                           ("cancelled", "已取消")])
+@pytest.mark.parametrize(
+    "status, label", [("failed", "失败"), ("passed", "成功"), ("cancelled", "已取消")]
+)
 async def test_cancel_of_a_finished_task_sends_no_delete(
-        rt, fake, make_tracker, dispatcher, status, label):
+    rt, fake, make_tracker, dispatcher, status, label
+):
     fake.add_task("mall-test", 45, status)
     tracker = make_tracker(intent="cancel", slots={"last_task": "mall-test#45"})
 
@@ -350,8 +441,7 @@ async def test_cancel_when_zadig_refuses_the_token(rt, fake, make_tracker, dispa
 # -- ActionAffirm / ActionDeny ------------------------------------------------------------
 
 
-async def test_affirm_carries_out_the_pending_production_cancel(
-        rt, fake, make_tracker, dispatcher):
+async def test_affirm_carries_out_the_pending_production_cancel(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "running")
     tracker = make_tracker(intent="affirm", text="确认", slots={"pending_cancel": "mall-prod#12"})
 
@@ -360,17 +450,30 @@ async def test_affirm_carries_out_the_pending_production_cancel(
     assert events == [SlotSet("pending_cancel", None)]
     deletes = fake.calls_to("DELETE")
     assert [(c.params, c.json) for c in deletes] == [
-        ({"taskId": "12", "workflowKey": "mall-prod"}, {"task_id": 12, "workflow_key": "mall-prod"})]
+        ({"taskId": "12", "workflowKey": "mall-prod"}, {"task_id": 12, "workflow_key": "mall-prod"})
+    ]
     assert texts(dispatcher) == [f"🚫 已取消 mall-prod #12。\n详情：{link('mall-prod', 12)}"]
 
 
 async def test_affirm_clears_the_pending_cancel_even_when_zadig_refuses(
-        rt, fake, make_tracker, dispatcher):
+    rt, fake, make_tracker, dispatcher
+):
     # Running when looked at, passed by the time the DELETE arrives: Zadig refuses (6163).
     fake.add_task("mall-prod", 12, "running")
-    fake.fail("DELETE", "/openapi/workflows/custom/task", httpx.Response(400, json={
-        "type": "error", "message": "取消工作流任务失败", "code": 6163,
-        "description": "task: mall-prod:12 is passed, cannot cancel", "extra": {}}))
+    fake.fail(
+        "DELETE",
+        "/openapi/workflows/custom/task",
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "取消工作流任务失败",
+                "code": 6163,
+                "description": "task: mall-prod:12 is passed, cannot cancel",
+                "extra": {},
+            },
+        ),
+    )
     tracker = make_tracker(intent="affirm", slots={"pending_cancel": "mall-prod#12"})
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
@@ -380,9 +483,15 @@ async def test_affirm_clears_the_pending_cancel_even_when_zadig_refuses(
 
 
 async def test_affirm_does_not_cancel_a_task_that_ended_meanwhile(
-        rt, fake, make_tracker, dispatcher):
-    fake.add_task("mall-prod", 12, "failed", stages=[("build", "passed"), ("deploy", "failed")],
-                  end_time=1724300100)
+    rt, fake, make_tracker, dispatcher
+):
+    fake.add_task(
+        "mall-prod",
+        12,
+        "failed",
+        stages=[("build", "passed"), ("deploy", "failed")],
+        end_time=1724300100,
+    )
     tracker = make_tracker(intent="affirm", slots={"pending_cancel": "mall-prod#12"})
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
@@ -436,8 +545,9 @@ async def test_a_stale_pending_cancel_is_not_carried_out(rt, fake, make_tracker,
 
 async def test_a_fresh_pending_cancel_is_carried_out(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "running")
-    tracker = make_tracker(intent="affirm",
-                           slots={"pending_cancel": f"mall-prod#12@{int(time.time())}"})
+    tracker = make_tracker(
+        intent="affirm", slots={"pending_cancel": f"mall-prod#12@{int(time.time())}"}
+    )
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
 

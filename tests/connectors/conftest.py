@@ -12,23 +12,21 @@ touches the network. The server's after_server_start listener is not fired unles
 (it starts the process-global bridge); each test gets its own `Bridge` on a temporary SQLite
 file with only the reply queue started.
 """
+
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 import uuid
 from pathlib import Path
-from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional,
-                    Tuple)
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
 from rasa.core.channels.channel import InputChannel, UserMessage, register
 from sanic import Sanic
 
-import connectors.dingtalk
 from chatops.dingtalk.sender import DingTalkSender, SendQueue
 from chatops.settings import from_env
 from connectors.bridge import Bridge
@@ -49,8 +47,9 @@ GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
 SINGLE_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0,
-                     what: str = "condition") -> None:
+async def eventually(
+    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
     """Wait until ``condition()`` holds (background work: dialogue task, reply queue)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -76,8 +75,9 @@ class FakeDingTalk:
             return httpx.Response(200, json=self.webhook_answer)
         if path == TOKEN_PATH:
             self.tokens_issued += 1
-            return httpx.Response(200, json={"accessToken": f"token-{self.tokens_issued}",
-                                             "expireIn": 7200})
+            return httpx.Response(
+                200, json={"accessToken": f"token-{self.tokens_issued}", "expireIn": 7200}
+            )
         if path in (GROUP_SEND_PATH, SINGLE_SEND_PATH):
             if request.headers.get("x-acs-dingtalk-access-token") != f"token-{self.tokens_issued}":
                 return httpx.Response(401, json={"code": "InvalidAuthentication"})
@@ -90,8 +90,9 @@ class FakeDingTalk:
         return [r for r in self.requests if r.url.path == path]
 
     async def wait_for(self, path: str, count: int = 1) -> List[httpx.Request]:
-        await eventually(lambda: len(self.calls(path)) >= count,
-                         what=f"{count} request(s) to {path}")
+        await eventually(
+            lambda: len(self.calls(path)) >= count, what=f"{count} request(s) to {path}"
+        )
         return self.calls(path)
 
 
@@ -139,8 +140,9 @@ def dingtalk() -> FakeDingTalk:
 
 
 @pytest.fixture
-async def make_bridge(tmp_path: Path,
-                      dingtalk: FakeDingTalk) -> AsyncIterator[Callable[..., Bridge]]:
+async def make_bridge(
+    tmp_path: Path, dingtalk: FakeDingTalk
+) -> AsyncIterator[Callable[..., Bridge]]:
     """``make_bridge(db=None, start=True, **env)``: a real Bridge whose sender talks to the fake.
 
     Bridges built on the same ``db`` share state, as two processes (or a restart) would.
@@ -150,13 +152,17 @@ async def make_bridge(tmp_path: Path,
     built: List[Bridge] = []
 
     def build(db: Optional[Path] = None, start: bool = True, **env: str) -> Bridge:
-        settings = from_env({**BASE_ENV, "CHATOPS_DB": str(db or tmp_path / "chatops.db"),
-                             **env})
+        settings = from_env({**BASE_ENV, "CHATOPS_DB": str(db or tmp_path / "chatops.db"), **env})
         bridge = Bridge(settings)
-        sender = DingTalkSender(settings.dingtalk_api_base, settings.dingtalk_app_key,
-                                settings.dingtalk_app_secret, settings.dingtalk_robot_code,
-                                transport=httpx.MockTransport(dingtalk), max_attempts=2,
-                                sleep=_no_sleep)
+        sender = DingTalkSender(
+            settings.dingtalk_api_base,
+            settings.dingtalk_app_key,
+            settings.dingtalk_app_secret,
+            settings.dingtalk_robot_code,
+            transport=httpx.MockTransport(dingtalk),
+            max_attempts=2,
+            sleep=_no_sleep,
+        )
         bridge.sender = sender
         bridge.queue = SendQueue(sender)
         if start:
@@ -211,8 +217,7 @@ async def serve(agent: FakeAgent) -> AsyncIterator[ServeFactory]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = await app.create_server(sock=sock, return_asyncio_server=True,
-                                         access_log=False)
+        server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
         await server.startup()  # finalises the routes
         if listeners:
             await server.after_start()

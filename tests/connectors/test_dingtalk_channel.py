@@ -3,6 +3,7 @@
 Inbound bodies follow reference §1.5 (group @mention) with fresh ids and a sessionWebhook that
 is still valid; replies are read from what the fake DingTalk received (reference §2.2-§2.3).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,8 @@ import httpx
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-import connectors.bridge
 import chatops.settings
+import connectors.bridge
 import connectors.dingtalk
 from chatops.dingtalk.signing import sign
 from chatops.settings import from_env
@@ -71,24 +72,35 @@ def group_message(**overrides: Any) -> Dict[str, Any]:
 
 def single_message(**overrides: Any) -> Dict[str, Any]:
     """A 1:1 chat: no title, no @ list, every message delivered (reference §1.5)."""
-    fields: Dict[str, Any] = {"conversationId": SINGLE_CID, "conversationType": "1",
-                              "conversationTitle": None, "atUsers": None, "isInAtList": None,
-                              "text": {"content": "把订单服务发到测试环境"}}
+    fields: Dict[str, Any] = {
+        "conversationId": SINGLE_CID,
+        "conversationType": "1",
+        "conversationTitle": None,
+        "atUsers": None,
+        "isInAtList": None,
+        "text": {"content": "把订单服务发到测试环境"},
+    }
     return group_message(**{**fields, **overrides})
 
 
 def signed_headers(secret: str = SECRET, timestamp: Optional[str] = None) -> Dict[str, str]:
     ts = str(now_ms()) if timestamp is None else timestamp
-    return {"timestamp": ts, "sign": sign(ts, secret),
-            "Content-Type": "application/json; charset=utf-8"}
+    return {
+        "timestamp": ts,
+        "sign": sign(ts, secret),
+        "Content-Type": "application/json; charset=utf-8",
+    }
 
 
 def text_to(content: str, mention: Optional[str] = "user123") -> Dict[str, Any]:
     """The exact sessionWebhook body for a text reply (reference §2.4)."""
     if mention is None:
         return {"msgtype": "text", "text": {"content": content}}
-    return {"msgtype": "text", "text": {"content": f"{content}\n@{mention}"},
-            "at": {"atUserIds": [mention], "isAtAll": False}}
+    return {
+        "msgtype": "text",
+        "text": {"content": f"{content}\n@{mention}"},
+        "at": {"atUserIds": [mention], "isAtAll": False},
+    }
 
 
 async def settle() -> None:
@@ -107,17 +119,22 @@ async def client(serve, channel) -> httpx.AsyncClient:
     return await serve(channel)
 
 
-async def deliver(client: httpx.AsyncClient, body: Union[Dict[str, Any], List[Any], bytes],
-                  headers: Optional[Dict[str, str]] = None) -> httpx.Response:
+async def deliver(
+    client: httpx.AsyncClient,
+    body: Union[Dict[str, Any], List[Any], bytes],
+    headers: Optional[Dict[str, str]] = None,
+) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    return await client.post(WEBHOOK, content=content,
-                             headers=signed_headers() if headers is None else headers)
+    return await client.post(
+        WEBHOOK, content=content, headers=signed_headers() if headers is None else headers
+    )
 
 
 def reply_with(*texts: str):
     async def reply(message: UserMessage) -> None:
         for text in texts:
             await message.output_channel.send_text_message(message.sender_id, text)
+
     return reply
 
 
@@ -128,8 +145,13 @@ async def test_health_answers_json(client, bridge):
     response = await client.get("/webhooks/dingtalk/")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "channel": "dingtalk", "mode": "http",
-                               "pending_followups": 0, "queued_replies": 0}
+    assert response.json() == {
+        "status": "ok",
+        "channel": "dingtalk",
+        "mode": "http",
+        "pending_followups": 0,
+        "queued_replies": 0,
+    }
 
 
 # ------------------------------------------------------------------------- inbound text
@@ -148,22 +170,24 @@ async def test_signed_group_text_becomes_a_user_message(client, agent, dingtalk)
     assert message.input_channel == "dingtalk"
     assert message.message_id == body["msgId"]
     assert isinstance(message.output_channel, DingTalkOutput)
-    assert message.metadata == {"dingtalk": {
-        "msg_id": body["msgId"],
-        "conversation_id": CID,
-        "conversation_title": "测试群",
-        "is_group": True,
-        "user_id": "user123",
-        "nick": "张三",
-        "target": {
+    assert message.metadata == {
+        "dingtalk": {
+            "msg_id": body["msgId"],
             "conversation_id": CID,
+            "conversation_title": "测试群",
             "is_group": True,
             "user_id": "user123",
-            "session_webhook": SESSION_WEBHOOK,
-            "session_webhook_expires_ms": body["sessionWebhookExpiredTime"],
-            "robot_code": "dingxxxxr3xc0b",
-        },
-    }}
+            "nick": "张三",
+            "target": {
+                "conversation_id": CID,
+                "is_group": True,
+                "user_id": "user123",
+                "session_webhook": SESSION_WEBHOOK,
+                "session_webhook_expires_ms": body["sessionWebhookExpiredTime"],
+                "robot_code": "dingxxxxr3xc0b",
+            },
+        }
+    }
     await settle()
     assert dingtalk.requests == []  # the agent said nothing, so nothing is posted
 
@@ -191,9 +215,15 @@ async def test_user_id_falls_back_to_sender_id_without_staff_id(client, agent):
 
 async def test_two_members_of_one_group_get_separate_conversations(client, agent):
     await deliver(client, group_message())
-    await deliver(client, group_message(senderStaffId="user456", senderNick="李四",
-                                        senderId="$:LWCP_v1:$Other",
-                                        text={"content": " 发到生产环境"}))
+    await deliver(
+        client,
+        group_message(
+            senderStaffId="user456",
+            senderNick="李四",
+            senderId="$:LWCP_v1:$Other",
+            text={"content": " 发到生产环境"},
+        ),
+    )
 
     first, second = await agent.wait_for(2)
     assert {first.sender_id, second.sender_id} == {f"{CID}:user123", f"{CID}:user456"}
@@ -222,15 +252,19 @@ def _stale(hours: float) -> Dict[str, str]:
     return signed_headers(timestamp=str(now_ms() + int(hours * 3_600_000)))
 
 
-@pytest.mark.parametrize("headers, reason", [
-    ({}, "missing"),
-    ({"timestamp": str(now_ms())}, "missing"),
-    ({"sign": sign(str(now_ms()), SECRET)}, "missing"),
-    ("wrong-secret", "forged"),
-    ("two-hours-old", "stale"),
-    ("two-hours-ahead", "stale"),
-    ({"timestamp": "yesterday", "sign": sign("yesterday", SECRET)}, "bad_timestamp"),
-], ids=["no-headers", "no-sign", "no-timestamp", "wrong-sign", "old", "future", "garbled-ts"])
+@pytest.mark.parametrize(
+    "headers, reason",
+    [
+        ({}, "missing"),
+        ({"timestamp": str(now_ms())}, "missing"),
+        ({"sign": sign(str(now_ms()), SECRET)}, "missing"),
+        ("wrong-secret", "forged"),
+        ("two-hours-old", "stale"),
+        ("two-hours-ahead", "stale"),
+        ({"timestamp": "yesterday", "sign": sign("yesterday", SECRET)}, "bad_timestamp"),
+    ],
+    ids=["no-headers", "no-sign", "no-timestamp", "wrong-sign", "old", "future", "garbled-ts"],
+)
 async def test_unverified_requests_are_refused(client, agent, dingtalk, headers, reason):
     if headers == "wrong-secret":
         headers = signed_headers(secret="not-the-secret")
@@ -269,12 +303,16 @@ async def test_timestamp_just_inside_the_hour_is_accepted(client, agent):
 # --------------------------------------------------------------------- malformed bodies
 
 
-@pytest.mark.parametrize("body, detail", [
-    (b'{"msgId": "msg1==", "conversationId": ', "body is not JSON"),
-    (b'[{"msgId": "msg1=="}]', "body is not a JSON object"),
-    (json.dumps(group_message(msgId=None)).encode(), "message has no msgId"),
-    (json.dumps(group_message(conversationId=None)).encode(), "message has no conversationId"),
-], ids=["truncated-json", "json-array", "no-msgId", "no-conversationId"])
+@pytest.mark.parametrize(
+    "body, detail",
+    [
+        (b'{"msgId": "msg1==", "conversationId": ', "body is not JSON"),
+        (b'[{"msgId": "msg1=="}]', "body is not a JSON object"),
+        (json.dumps(group_message(msgId=None)).encode(), "message has no msgId"),
+        (json.dumps(group_message(conversationId=None)).encode(), "message has no conversationId"),
+    ],
+    ids=["truncated-json", "json-array", "no-msgId", "no-conversationId"],
+)
 async def test_malformed_bodies_are_refused(client, agent, dingtalk, body, detail):
     response = await deliver(client, body)
 
@@ -302,8 +340,7 @@ async def test_a_redelivered_message_is_processed_once(client, agent):
     assert len(agent.messages) == 1
 
 
-async def test_duplicates_are_caught_after_a_restart(serve, make_bridge, client, bridge,
-                                                     agent):
+async def test_duplicates_are_caught_after_a_restart(serve, make_bridge, client, bridge, agent):
     body = group_message()
     assert (await deliver(client, body)).json() == ACK
     await agent.wait_for(1)
@@ -325,20 +362,36 @@ async def test_duplicates_are_caught_after_a_restart(serve, make_bridge, client,
 # ----------------------------------------------------------------- non-text messages
 
 
-@pytest.mark.parametrize("msgtype, content", [
-    ("picture", {"pictureDownloadCode": "pdc", "downloadCode": "dc"}),
-    ("file", {"spaceId": "1", "fileName": "foobar.zip", "downloadCode": "dc", "fileId": "f"}),
-    ("richText", {"richText": [{"text": "看这个"},
-                               {"pictureDownloadCode": "p", "downloadCode": "d",
-                                "type": "picture"}]}),
-    ("video", {"duration": "5", "videoType": "mp4", "downloadCode": "dc"}),
-    ("unknownMsgType", {"unknownMsgType": "用户发送了一条消息，机器人暂不支持接收。"}),
-    ("audio", {"downloadCode": "dc"}),
-    ("audio", {"downloadCode": "dc", "recognition": "  "}),
-], ids=["picture", "file", "richText", "video", "unknown", "audio-no-recognition",
-        "audio-blank-recognition"])
-async def test_non_text_messages_get_the_only_text_reply(client, agent, dingtalk, msgtype,
-                                                         content):
+@pytest.mark.parametrize(
+    "msgtype, content",
+    [
+        ("picture", {"pictureDownloadCode": "pdc", "downloadCode": "dc"}),
+        ("file", {"spaceId": "1", "fileName": "foobar.zip", "downloadCode": "dc", "fileId": "f"}),
+        (
+            "richText",
+            {
+                "richText": [
+                    {"text": "看这个"},
+                    {"pictureDownloadCode": "p", "downloadCode": "d", "type": "picture"},
+                ]
+            },
+        ),
+        ("video", {"duration": "5", "videoType": "mp4", "downloadCode": "dc"}),
+        ("unknownMsgType", {"unknownMsgType": "用户发送了一条消息，机器人暂不支持接收。"}),
+        ("audio", {"downloadCode": "dc"}),
+        ("audio", {"downloadCode": "dc", "recognition": "  "}),
+    ],
+    ids=[
+        "picture",
+        "file",
+        "richText",
+        "video",
+        "unknown",
+        "audio-no-recognition",
+        "audio-blank-recognition",
+    ],
+)
+async def test_non_text_messages_get_the_only_text_reply(client, agent, dingtalk, msgtype, content):
     response = await deliver(client, group_message(msgtype=msgtype, text=None, content=content))
 
     assert response.status_code == 200
@@ -353,9 +406,14 @@ async def test_non_text_messages_get_the_only_text_reply(client, agent, dingtalk
 
 
 async def test_audio_with_recognition_is_processed_as_its_text(client, agent, dingtalk):
-    await deliver(client, group_message(msgtype="audio", text=None,
-                                        content={"downloadCode": "dc",
-                                                 "recognition": "把订单服务发到测试环境。 "}))
+    await deliver(
+        client,
+        group_message(
+            msgtype="audio",
+            text=None,
+            content={"downloadCode": "dc", "recognition": "把订单服务发到测试环境。 "},
+        ),
+    )
 
     [message] = await agent.wait_for(1)
     assert message.text == "把订单服务发到测试环境。"
@@ -374,8 +432,9 @@ async def test_an_empty_text_gets_a_hint_not_the_dialogue(client, agent, dingtal
 
 
 async def test_non_text_in_a_single_chat_mentions_nobody(client, dingtalk):
-    await deliver(client, single_message(msgtype="picture", text=None,
-                                         content={"downloadCode": "dc"}))
+    await deliver(
+        client, single_message(msgtype="picture", text=None, content={"downloadCode": "dc"})
+    )
 
     [request] = await dingtalk.wait_for(SESSION_PATH)
     assert json.loads(request.content) == text_to(ONLY_TEXT, mention=None)
@@ -404,8 +463,10 @@ async def test_buttons_become_markdown_with_dtmd_links(client, agent, dingtalk):
 
     async def reply(message: UserMessage) -> None:
         await message.output_channel.send_text_with_buttons(
-            message.sender_id, "要发布到哪个环境？",
-            [{"title": "测试环境", "payload": payload}, {"title": "取消", "payload": "取消"}])
+            message.sender_id,
+            "要发布到哪个环境？",
+            [{"title": "测试环境", "payload": payload}, {"title": "取消", "payload": "取消"}],
+        )
 
     agent.reply = reply
 
@@ -417,15 +478,16 @@ async def test_buttons_become_markdown_with_dtmd_links(client, agent, dingtalk):
         "markdown": {
             "title": "要发布到哪个环境？",
             "text": "要发布到哪个环境？\n\n"
-                    "- [测试环境](dtmd://dingtalkclient/sendMessage?content="
-                    f"{quote(payload, safe='')})（或回复：{payload}）\n"
-                    "- [取消](dtmd://dingtalkclient/sendMessage?content="
-                    f"{quote('取消', safe='')})\n\n@user123",
+            "- [测试环境](dtmd://dingtalkclient/sendMessage?content="
+            f"{quote(payload, safe='')})（或回复：{payload}）\n"
+            "- [取消](dtmd://dingtalkclient/sendMessage?content="
+            f"{quote('取消', safe='')})\n\n@user123",
         },
         "at": {"atUserIds": ["user123"], "isAtAll": False},
     }
-    assert "%2Fchoose_environment%7B%22environment%22%3A%20%22test%22%7D" in \
-        request.content.decode()
+    assert (
+        "%2Fchoose_environment%7B%22environment%22%3A%20%22test%22%7D" in request.content.decode()
+    )
 
 
 async def test_replies_in_a_single_chat_mention_nobody(client, agent, dingtalk):
@@ -467,12 +529,10 @@ async def test_a_gone_session_falls_back_to_the_group_openapi(client, agent, din
     assert send.headers["x-acs-dingtalk-access-token"] == "token-1"
     sent = json.loads(send.content)
     assert json.loads(sent.pop("msgParam")) == {"content": "好的\n@user123"}
-    assert sent == {"robotCode": "dingrobot-1", "openConversationId": CID,
-                    "msgKey": "sampleText"}
+    assert sent == {"robotCode": "dingrobot-1", "openConversationId": CID, "msgKey": "sampleText"}
 
 
-async def test_a_gone_session_in_a_single_chat_falls_back_to_batch_send(client, agent,
-                                                                         dingtalk):
+async def test_a_gone_session_in_a_single_chat_falls_back_to_batch_send(client, agent, dingtalk):
     dingtalk.webhook_answer = {"errcode": 300001, "errmsg": "session not exist"}
     agent.reply = reply_with("好的")
 
@@ -496,13 +556,15 @@ async def test_an_expired_session_is_not_tried(client, agent, dingtalk):
 # ------------------------------------------------------------------------------ once bugs
 
 
-async def test_signature_is_checked_with_the_injected_bridges_secret(monkeypatch, client,
-                                                                     bridge, agent):
+async def test_signature_is_checked_with_the_injected_bridges_secret(
+    monkeypatch, client, bridge, agent
+):
     process_settings = from_env({"DINGTALK_APP_SECRET": "process-env-secret"})
     monkeypatch.setattr(chatops.settings, "get_settings", lambda: process_settings)
 
-    response = await deliver(client, group_message(),
-                             headers=signed_headers(bridge.settings.dingtalk_app_secret))
+    response = await deliver(
+        client, group_message(), headers=signed_headers(bridge.settings.dingtalk_app_secret)
+    )
 
     assert response.status_code == 200
 
@@ -517,8 +579,7 @@ async def test_server_start_starts_the_channels_own_bridge(monkeypatch, serve, m
     assert injected.started
 
 
-async def test_external_senders_are_not_mentioned_by_their_encrypted_id(client, agent,
-                                                                          dingtalk):
+async def test_external_senders_are_not_mentioned_by_their_encrypted_id(client, agent, dingtalk):
     agent.reply = reply_with("好的")
 
     await deliver(client, group_message(senderStaffId=None))

@@ -3,6 +3,7 @@
 A verified notification for a task the bot started posts the result to the DingTalk
 conversation that asked for it, once; nothing reaches Rasa's dialogue.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,41 +21,84 @@ HOOK_TOKEN = "zadig-hook-secret"
 CID = "cidAsXSBLnA=="
 SESSION_WEBHOOK = "https://oapi.dingtalk.com/robot/sendBySession?session=76da36b4xxxx8f59e8"
 SESSION_PATH = "/robot/sendBySession"
-TASK_LINK = ("https://zadig.example.com/v1/projects/detail/mall/pipelines/custom/mall-test/42"
-             "?display_name=mall-test")
+TASK_LINK = (
+    "https://zadig.example.com/v1/projects/detail/mall/pipelines/custom/mall-test/42"
+    "?display_name=mall-test"
+)
 
 
-def notification(status: str = "passed", task_id: Any = 42, workflow: str = "mall-test",
-                 event: str = "workflow") -> Dict[str, Any]:
+def notification(
+    status: str = "passed", task_id: Any = 42, workflow: str = "mall-test", event: str = "workflow"
+) -> Dict[str, Any]:
     """§6.2's body (HEAD) for a build + deploy task."""
     deploy_status = "failed" if status == "failed" else status
     deploy_error = "deploy order-service timed out waiting for pods" if status == "failed" else ""
     return {
-        "object_kind": "workflow", "event": event,
+        "object_kind": "workflow",
+        "event": event,
         "workflow": {
-            "task_id": task_id, "project_name": "mall", "project_display_name": "商城",
-            "workflow_name": workflow, "workflow_display_name": workflow,
-            "status": status, "remark": "",
+            "task_id": task_id,
+            "project_name": "mall",
+            "project_display_name": "商城",
+            "workflow_name": workflow,
+            "workflow_display_name": workflow,
+            "status": status,
+            "remark": "",
             "detail_url": "https://zadig.example.com/v1/projects/detail/mall/pipelines/custom/"
-                          f"{workflow}?display_name={workflow}",
-            "error": "", "create_time": 1724300000, "start_time": 1724300001,
+            f"{workflow}?display_name={workflow}",
+            "error": "",
+            "create_time": 1724300000,
+            "start_time": 1724300001,
             "end_time": 1724300200,
             "stages": [
-                {"name": "build", "status": "passed", "start_time": 1724300001,
-                 "end_time": 1724300100, "error": "",
-                 "jobs": [{"name": "build", "display_name": "build", "type": "zadig-build",
-                           "status": "passed", "start_time": 1724300001,
-                           "end_time": 1724300100, "error": "", "spec": None}]},
-                {"name": "deploy", "status": deploy_status, "start_time": 1724300100,
-                 "end_time": 1724300200, "error": deploy_error,
-                 "jobs": [{"name": "deploy", "display_name": "deploy", "type": "zadig-deploy",
-                           "status": deploy_status, "start_time": 1724300100,
-                           "end_time": 1724300200, "error": deploy_error,
-                           "spec": {"env": "test", "service_name": "order-service",
-                                    "service_modules": [{"service_module": "order",
-                                                         "image": "harbor/order:1"}]}}]},
+                {
+                    "name": "build",
+                    "status": "passed",
+                    "start_time": 1724300001,
+                    "end_time": 1724300100,
+                    "error": "",
+                    "jobs": [
+                        {
+                            "name": "build",
+                            "display_name": "build",
+                            "type": "zadig-build",
+                            "status": "passed",
+                            "start_time": 1724300001,
+                            "end_time": 1724300100,
+                            "error": "",
+                            "spec": None,
+                        }
+                    ],
+                },
+                {
+                    "name": "deploy",
+                    "status": deploy_status,
+                    "start_time": 1724300100,
+                    "end_time": 1724300200,
+                    "error": deploy_error,
+                    "jobs": [
+                        {
+                            "name": "deploy",
+                            "display_name": "deploy",
+                            "type": "zadig-deploy",
+                            "status": deploy_status,
+                            "start_time": 1724300100,
+                            "end_time": 1724300200,
+                            "error": deploy_error,
+                            "spec": {
+                                "env": "test",
+                                "service_name": "order-service",
+                                "service_modules": [
+                                    {"service_module": "order", "image": "harbor/order:1"}
+                                ],
+                            },
+                        }
+                    ],
+                },
             ],
-            "task_creator": "alice", "task_creator_id": "", "task_creator_email": "",
+            "task_creator": "alice",
+            "task_creator_id": "",
+            "task_creator_email": "",
             "task_type": "workflow",
         },
         "release_plan": None,
@@ -62,17 +106,27 @@ def notification(status: str = "passed", task_id: Any = 42, workflow: str = "mal
 
 
 def zadig_headers(token: Optional[str] = HOOK_TOKEN, event: str = "workflow") -> Dict[str, str]:
-    headers = {"Content-Type": "application/json", "X-Zadig-Instance": "https://zadig.example.com",
-               "X-Zadig-Event": event, "X-Zadig-Event-UUID": "e-1", "X-Zadig-Webhook-UUID": "w-1"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Zadig-Instance": "https://zadig.example.com",
+        "X-Zadig-Event": event,
+        "X-Zadig-Event-UUID": "e-1",
+        "X-Zadig-Webhook-UUID": "w-1",
+    }
     if token is not None:
         headers["X-Zadig-Token"] = token
     return headers
 
 
 def group_target(expires_ms: int = 32_503_680_000_000) -> Dict[str, Any]:
-    return ReplyTarget(conversation_id=CID, is_group=True, user_id="user123",
-                       session_webhook=SESSION_WEBHOOK, session_webhook_expires_ms=expires_ms,
-                       robot_code="dingxxxxr3xc0b").to_dict()
+    return ReplyTarget(
+        conversation_id=CID,
+        is_group=True,
+        user_id="user123",
+        session_webhook=SESSION_WEBHOOK,
+        session_webhook_expires_ms=expires_ms,
+        robot_code="dingxxxxr3xc0b",
+    ).to_dict()
 
 
 @pytest.fixture
@@ -90,9 +144,16 @@ def store(hook_bridge) -> Iterator[FollowupStore]:
 
 @pytest.fixture
 def pending(store) -> None:
-    store.add(project_key="mall", workflow_key="mall-test", task_id=42, service="order-service",
-              environment="test", sender_id=f"{CID}:user123", conversation_id=CID,
-              target=group_target())
+    store.add(
+        project_key="mall",
+        workflow_key="mall-test",
+        task_id=42,
+        service="order-service",
+        environment="test",
+        sender_id=f"{CID}:user123",
+        conversation_id=CID,
+        target=group_target(),
+    )
 
 
 @pytest.fixture
@@ -100,11 +161,15 @@ async def client(serve, hook_bridge) -> httpx.AsyncClient:
     return await serve(ZadigWebhookInput(bridge_factory=lambda: hook_bridge))
 
 
-async def notify(client: httpx.AsyncClient, body: Any, headers: Optional[Dict[str, str]] = None,
-                 ) -> httpx.Response:
+async def notify(
+    client: httpx.AsyncClient,
+    body: Any,
+    headers: Optional[Dict[str, str]] = None,
+) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    return await client.post(WEBHOOK, content=content,
-                             headers=zadig_headers() if headers is None else headers)
+    return await client.post(
+        WEBHOOK, content=content, headers=zadig_headers() if headers is None else headers
+    )
 
 
 # ------------------------------------------------------------------------ refusals
@@ -121,8 +186,9 @@ async def test_health_says_whether_notifications_are_enabled(serve, make_bridge,
     assert off.json() == {"status": "ok", "channel": "zadig", "enabled": False}
 
 
-async def test_refused_when_no_token_is_configured(serve, make_bridge, store, pending,
-                                                   dingtalk, agent):
+async def test_refused_when_no_token_is_configured(
+    serve, make_bridge, store, pending, dingtalk, agent
+):
     disabled = make_bridge()  # same db as the pending row, but no ZADIG_WEBHOOK_TOKEN
     disabled_client = await serve(ZadigWebhookInput(bridge_factory=lambda: disabled))
 
@@ -137,8 +203,11 @@ async def test_refused_when_no_token_is_configured(serve, make_bridge, store, pe
     assert agent.messages == []
 
 
-@pytest.mark.parametrize("token", [None, "", "wrong-token", HOOK_TOKEN + "x"],
-                         ids=["no-header", "empty", "wrong", "longer"])
+@pytest.mark.parametrize(
+    "token",
+    [None, "", "wrong-token", HOOK_TOKEN + "x"],
+    ids=["no-header", "empty", "wrong", "longer"],
+)
 async def test_refused_with_a_wrong_token(client, store, pending, dingtalk, token):
     response = await notify(client, notification(), zadig_headers(token=token))
 
@@ -148,11 +217,15 @@ async def test_refused_with_a_wrong_token(client, store, pending, dingtalk, toke
     assert dingtalk.requests == []
 
 
-@pytest.mark.parametrize("body, error", [
-    (b'{"event": "workflow", "workflow": ', "body is not JSON"),
-    (b"", "body is not JSON"),
-    (b'[{"event": "workflow"}]', "body is not a JSON object"),
-], ids=["truncated", "empty", "array"])
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        (b'{"event": "workflow", "workflow": ', "body is not JSON"),
+        (b"", "body is not JSON"),
+        (b'[{"event": "workflow"}]', "body is not a JSON object"),
+    ],
+    ids=["truncated", "empty", "array"],
+)
 async def test_bad_bodies_are_refused(client, dingtalk, body, error):
     response = await notify(client, body)
 
@@ -162,8 +235,9 @@ async def test_bad_bodies_are_refused(client, dingtalk, body, error):
 
 
 async def test_other_events_are_ignored(client, store, pending, dingtalk):
-    response = await notify(client, notification(event="start_execute"),
-                            zadig_headers(event="start_execute"))
+    response = await notify(
+        client, notification(event="start_execute"), zadig_headers(event="start_execute")
+    )
 
     assert response.status_code == 200
     assert response.json() == {"message": "ignored", "event": "start_execute"}
@@ -184,9 +258,11 @@ async def test_a_passed_task_posts_its_result_once(client, store, pending, dingt
     assert str(post.url) == SESSION_WEBHOOK
     assert json.loads(post.content) == {
         "msgtype": "text",
-        "text": {"content": "✅ 发布成功：order-service → test（mall-test #42）\n"
-                            "用时：3分19秒\n"
-                            f"详情：{TASK_LINK}\n@user123"},
+        "text": {
+            "content": "✅ 发布成功：order-service → test（mall-test #42）\n"
+            "用时：3分19秒\n"
+            f"详情：{TASK_LINK}\n@user123"
+        },
         "at": {"atUserIds": ["user123"], "isAtAll": False},
     }
     row = store.get("mall-test", 42)
@@ -206,10 +282,12 @@ async def test_a_failed_task_names_the_failed_stage(client, store, pending, ding
     assert response.json() == {"message": "success", "completed": True}
     [post] = dingtalk.calls(SESSION_PATH)
     content = json.loads(post.content)["text"]["content"]
-    assert content == ("❌ 发布失败：order-service → test（mall-test #42）\n"
-                       "用时：3分19秒\n"
-                       "失败阶段：deploy（deploy order-service timed out waiting for pods）\n"
-                       f"详情：{TASK_LINK}\n@user123")
+    assert content == (
+        "❌ 发布失败：order-service → test（mall-test #42）\n"
+        "用时：3分19秒\n"
+        "失败阶段：deploy（deploy order-service timed out waiting for pods）\n"
+        f"详情：{TASK_LINK}\n@user123"
+    )
     assert store.get("mall-test", 42).result_status == "failed"
 
 
@@ -257,9 +335,16 @@ async def test_a_running_task_completes_nothing(client, store, pending, dingtalk
 
 
 async def test_an_expired_session_posts_through_the_openapi(client, store, dingtalk):
-    store.add(project_key="mall", workflow_key="mall-test", task_id=42, service="order-service",
-              environment="test", sender_id=f"{CID}:user123", conversation_id=CID,
-              target=group_target(expires_ms=1_690_367_502_152))
+    store.add(
+        project_key="mall",
+        workflow_key="mall-test",
+        task_id=42,
+        service="order-service",
+        environment="test",
+        sender_id=f"{CID}:user123",
+        conversation_id=CID,
+        target=group_target(expires_ms=1_690_367_502_152),
+    )
 
     response = await notify(client, notification("passed"))
 
@@ -273,8 +358,10 @@ async def test_an_expired_session_posts_through_the_openapi(client, store, dingt
 
 async def test_a_refused_post_leaves_the_follow_up_for_a_retry(client, store, pending, dingtalk):
     dingtalk.webhook_answer = {"errcode": 300001, "errmsg": "session 不存在"}
-    dingtalk.send_answer = (403, {"code": "Forbidden.AccessDenied",
-                                  "message": "robot not in group"})
+    dingtalk.send_answer = (
+        403,
+        {"code": "Forbidden.AccessDenied", "message": "robot not in group"},
+    )
 
     response = await notify(client, notification("passed"))
 

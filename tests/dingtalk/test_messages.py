@@ -3,8 +3,14 @@ from urllib.parse import unquote
 
 import pytest
 
-from chatops.dingtalk.messages import (MSG_PARAM_MAX_BYTES, choices_markdown, dtmd_link,
-                                       markdown_message, text_message, to_openapi)
+from chatops.dingtalk.messages import (
+    MSG_PARAM_MAX_BYTES,
+    choices_markdown,
+    dtmd_link,
+    markdown_message,
+    text_message,
+    to_openapi,
+)
 
 
 def test_plain_text_has_no_at():
@@ -37,10 +43,12 @@ def test_markdown_with_mentions():
 
 def test_dtmd_link_url_encodes_everything():
     link = dtmd_link("确认发布", "确认发布 v1.2 & 回滚?=#/")
-    assert link == ("[确认发布](dtmd://dingtalkclient/sendMessage?content="
-                    "%E7%A1%AE%E8%AE%A4%E5%8F%91%E5%B8%83%20v1.2%20%26%20"
-                    "%E5%9B%9E%E6%BB%9A%3F%3D%23%2F)")
-    url = link[link.index("(") + 1:-1]
+    assert link == (
+        "[确认发布](dtmd://dingtalkclient/sendMessage?content="
+        "%E7%A1%AE%E8%AE%A4%E5%8F%91%E5%B8%83%20v1.2%20%26%20"
+        "%E5%9B%9E%E6%BB%9A%3F%3D%23%2F)"
+    )
+    url = link[link.index("(") + 1 : -1]
     assert unquote(url.split("content=", 1)[1]) == "确认发布 v1.2 & 回滚?=#/"
     assert " " not in url and ")" not in url
 
@@ -50,9 +58,12 @@ def test_dtmd_link_escapes_brackets_in_the_label():
 
 
 def test_choices_markdown_one_link_per_option():
-    message = choices_markdown("选择环境", "要部署到哪个环境？",
-                               [("开发", "部署到开发环境"), ("测试", "部署到测试环境")],
-                               at_user_ids=["user123"])
+    message = choices_markdown(
+        "选择环境",
+        "要部署到哪个环境？",
+        [("开发", "部署到开发环境"), ("测试", "部署到测试环境")],
+        at_user_ids=["user123"],
+    )
     text = message["markdown"]["text"]
     assert message["msgtype"] == "markdown" and message["markdown"]["title"] == "选择环境"
     assert text.startswith("要部署到哪个环境？\n")
@@ -80,7 +91,7 @@ def test_to_openapi_rejects_other_types():
         to_openapi({"msgtype": "actionCard", "actionCard": {}})
 
 
-@pytest.mark.parametrize("unit", ["发", "a", "\"", "\n", "😀"])
+@pytest.mark.parametrize("unit", ["发", "a", '"', "\n", "😀"])
 def test_to_openapi_truncates_to_the_byte_limit(unit):
     long = unit * 30_000
     key, param = to_openapi(markdown_message("长消息", long))

@@ -46,8 +46,9 @@ class FakeDingTalk:
             return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
         if path == "/v1.0/oauth2/accessToken":
             self.tokens_issued += 1
-            return httpx.Response(200, json={"accessToken": f"token-{self.tokens_issued}",
-                                             "expireIn": 7200})
+            return httpx.Response(
+                200, json={"accessToken": f"token-{self.tokens_issued}", "expireIn": 7200}
+            )
         if path in ("/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend"):
             return httpx.Response(200, json={"processQueryKey": "pqk-1"})
         return httpx.Response(404, json={"code": "notFound", "message": path})
@@ -81,23 +82,41 @@ def sender(fake, sleeps, clock):
     async def sleep(delay: float) -> None:
         sleeps.append(delay)
 
-    return DingTalkSender(API, "app-key", SECRET, "robot-code", transport=httpx.MockTransport(fake),
-                          max_attempts=4, backoff_base=1.0, sleep=sleep, clock=clock)
+    return DingTalkSender(
+        API,
+        "app-key",
+        SECRET,
+        "robot-code",
+        transport=httpx.MockTransport(fake),
+        max_attempts=4,
+        backoff_base=1.0,
+        sleep=sleep,
+        clock=clock,
+    )
 
 
 def group_target(expires_ms: Optional[int] = None, webhook: str = WEBHOOK) -> ReplyTarget:
-    return ReplyTarget(conversation_id="cidGroup==", is_group=True, user_id="user123",
-                       session_webhook=webhook,
-                       session_webhook_expires_ms=int(NOW * 1000) + 5_400_000
-                       if expires_ms is None else expires_ms,
-                       robot_code="robot-code")
+    return ReplyTarget(
+        conversation_id="cidGroup==",
+        is_group=True,
+        user_id="user123",
+        session_webhook=webhook,
+        session_webhook_expires_ms=int(NOW * 1000) + 5_400_000
+        if expires_ms is None
+        else expires_ms,
+        robot_code="robot-code",
+    )
 
 
 def single_target(**kw) -> ReplyTarget:
-    return ReplyTarget(conversation_id="cidSingle==", is_group=False, user_id="user456",
-                       session_webhook=kw.get("webhook", WEBHOOK),
-                       session_webhook_expires_ms=kw.get("expires_ms", int(NOW * 1000) + 60_000 * 90),
-                       robot_code="robot-code")
+    return ReplyTarget(
+        conversation_id="cidSingle==",
+        is_group=False,
+        user_id="user456",
+        session_webhook=kw.get("webhook", WEBHOOK),
+        session_webhook_expires_ms=kw.get("expires_ms", int(NOW * 1000) + 60_000 * 90),
+        robot_code="robot-code",
+    )
 
 
 async def test_session_webhook_ok(sender, fake):
@@ -124,10 +143,16 @@ async def test_session_gone_falls_back_to_group_openapi(sender, fake):
     assert str(send.url) == API + "/v1.0/robot/groupMessages/send"
     assert send.headers["x-acs-dingtalk-access-token"] == "token-1"
     body = json.loads(send.content)
-    assert body == {"robotCode": "robot-code", "openConversationId": "cidGroup==",
-                    "msgKey": "sampleMarkdown",
-                    "msgParam": json.dumps({"title": "发布", "text": "### 完成\n\n@user123"},
-                                           ensure_ascii=False, separators=(",", ":"))}
+    assert body == {
+        "robotCode": "robot-code",
+        "openConversationId": "cidGroup==",
+        "msgKey": "sampleMarkdown",
+        "msgParam": json.dumps(
+            {"title": "发布", "text": "### 完成\n\n@user123"},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+    }
     assert isinstance(body["msgParam"], str)
 
 
@@ -136,8 +161,12 @@ async def test_single_chat_uses_batch_send(sender, fake):
     delivery = await sender.send(single_target(), text_message("好的"))
     assert delivery.route == "openapi_single"
     [send] = fake.calls("/v1.0/robot/oToMessages/batchSend")
-    assert json.loads(send.content) == {"robotCode": "robot-code", "userIds": ["user456"],
-                                        "msgKey": "sampleText", "msgParam": '{"content":"好的"}'}
+    assert json.loads(send.content) == {
+        "robotCode": "robot-code",
+        "userIds": ["user456"],
+        "msgKey": "sampleText",
+        "msgParam": '{"content":"好的"}',
+    }
     assert send.headers["x-acs-dingtalk-access-token"] == "token-1"
 
 
@@ -179,28 +208,35 @@ async def test_gives_up_after_max_attempts(sender, fake, sleeps):
 
 
 async def test_http_429_5xx_and_connection_errors_are_retried(sender, fake, sleeps):
-    fake.script("/robot/sendBySession", raise_connect,
-                lambda: httpx.Response(502, text="bad gateway"),
-                lambda: httpx.Response(429, headers={"Retry-After": "7"}, text=""))
+    fake.script(
+        "/robot/sendBySession",
+        raise_connect,
+        lambda: httpx.Response(502, text="bad gateway"),
+        lambda: httpx.Response(429, headers={"Retry-After": "7"}, text=""),
+    )
     delivery = await sender.send(group_target(), text_message("x"))
     assert delivery.attempts == 4
     assert sleeps == [1.0, 2.0, 7.0]
 
 
 async def test_openapi_throttling_is_retried(sender, fake, sleeps):
-    fake.script("/v1.0/robot/groupMessages/send",
-                ok_json({"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                         "message": "qps limit"}, 403),
-                ok_json({"code": "sendTooFast", "message": "send too fast",
-                         "errcode": 130101}, 400))
+    fake.script(
+        "/v1.0/robot/groupMessages/send",
+        ok_json(
+            {"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "message": "qps limit"}, 403
+        ),
+        ok_json({"code": "sendTooFast", "message": "send too fast", "errcode": 130101}, 400),
+    )
     delivery = await sender.send(group_target(webhook=""), text_message("x"))
     assert delivery == Delivery("openapi_group", 3, "pqk-1")
     assert sleeps == [1.0, 2.0]
 
 
 async def test_openapi_client_error_maps_to_delivery_failed(sender, fake, sleeps):
-    fake.script("/v1.0/robot/groupMessages/send",
-                ok_json({"code": "invalidParameter.robotCode", "message": "robot 不存在"}, 400))
+    fake.script(
+        "/v1.0/robot/groupMessages/send",
+        ok_json({"code": "invalidParameter.robotCode", "message": "robot 不存在"}, 400),
+    )
     with pytest.raises(DeliveryFailed, match="robot 不存在") as info:
         await sender.send(group_target(webhook=""), text_message("x"))
     assert info.value.retryable is False
@@ -209,8 +245,12 @@ async def test_openapi_client_error_maps_to_delivery_failed(sender, fake, sleeps
 
 
 async def test_bad_credentials_fail_without_leaking_the_secret(sender, fake, caplog):
-    fake.script("/v1.0/oauth2/accessToken",
-                ok_json({"code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret"}, 400))
+    fake.script(
+        "/v1.0/oauth2/accessToken",
+        ok_json(
+            {"code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret"}, 400
+        ),
+    )
     with pytest.raises(DeliveryFailed) as info:
         await sender.send(group_target(webhook=""), text_message("x"))
     assert "invalidClientIdOrSecret" in str(info.value)
@@ -224,18 +264,24 @@ async def test_token_is_cached_across_sends_and_refreshed_near_expiry(sender, fa
     for _ in range(3):
         await sender.send(target, text_message("x"))
     assert len(fake.calls("/v1.0/oauth2/accessToken")) == 1
-    assert {r.headers["x-acs-dingtalk-access-token"]
-            for r in fake.calls("/v1.0/robot/groupMessages/send")} == {"token-1"}
+    assert {
+        r.headers["x-acs-dingtalk-access-token"]
+        for r in fake.calls("/v1.0/robot/groupMessages/send")
+    } == {"token-1"}
     clock.now += 7200 - 200  # inside the refresh margin
     await sender.send(target, text_message("x"))
     assert len(fake.calls("/v1.0/oauth2/accessToken")) == 2
-    assert fake.calls("/v1.0/robot/groupMessages/send")[-1].headers[
-        "x-acs-dingtalk-access-token"] == "token-2"
+    assert (
+        fake.calls("/v1.0/robot/groupMessages/send")[-1].headers["x-acs-dingtalk-access-token"]
+        == "token-2"
+    )
 
 
 async def test_rejected_token_is_refreshed_once(sender, fake, caplog):
-    fake.script("/v1.0/robot/groupMessages/send",
-                ok_json({"code": "InvalidAuthentication", "message": "不合法的access_token"}, 401))
+    fake.script(
+        "/v1.0/robot/groupMessages/send",
+        ok_json({"code": "InvalidAuthentication", "message": "不合法的access_token"}, 401),
+    )
     delivery = await sender.send(group_target(webhook=""), text_message("x"))
     assert delivery.route == "openapi_group"
     sends = fake.calls("/v1.0/robot/groupMessages/send")
@@ -244,8 +290,10 @@ async def test_rejected_token_is_refreshed_once(sender, fake, caplog):
 
 
 async def test_unreachable_user_in_batch_send_fails(sender, fake):
-    fake.script("/v1.0/robot/oToMessages/batchSend",
-                ok_json({"processQueryKey": "k", "invalidStaffIdList": ["user456"]}))
+    fake.script(
+        "/v1.0/robot/oToMessages/batchSend",
+        ok_json({"processQueryKey": "k", "invalidStaffIdList": ["user456"]}),
+    )
     with pytest.raises(DeliveryFailed, match="user456"):
         await sender.send(single_target(webhook=""), text_message("x"))
 
@@ -263,15 +311,27 @@ async def test_queue_sends_in_order_and_paces(fake, clock):
         sleeps.append(delay)
         monotonic.now += delay
 
-    sender = DingTalkSender(API, "app-key", SECRET, "robot-code",
-                            transport=httpx.MockTransport(fake), sleep=sleep, clock=clock)
+    sender = DingTalkSender(
+        API,
+        "app-key",
+        SECRET,
+        "robot-code",
+        transport=httpx.MockTransport(fake),
+        sleep=sleep,
+        clock=clock,
+    )
     queue = SendQueue(sender, per_minute=2, sleep=sleep, clock=monotonic)
     queue.start()
     futures = [await queue.put(group_target(), text_message(f"m{i}")) for i in range(5)]
     await queue.join()
     await queue.stop()
     assert [json.loads(r.content)["text"]["content"] for r in fake.requests] == [
-        "m0", "m1", "m2", "m3", "m4"]
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+    ]
     assert sleeps == [60.0, 60.0]
     assert all(f.result().route == "session_webhook" for f in futures)
     assert queue.pending() == []
@@ -283,9 +343,16 @@ async def test_queue_keeps_failures_and_continues(fake, clock):
         pass
 
     fake.script("/robot/sendBySession", ok_json({"errcode": 130101, "errmsg": "too fast"}))
-    sender = DingTalkSender(API, "app-key", SECRET, "robot-code",
-                            transport=httpx.MockTransport(fake), sleep=sleep, clock=clock,
-                            max_attempts=1)
+    sender = DingTalkSender(
+        API,
+        "app-key",
+        SECRET,
+        "robot-code",
+        transport=httpx.MockTransport(fake),
+        sleep=sleep,
+        clock=clock,
+        max_attempts=1,
+    )
     failures = []
 
     async def on_failure(target, message, exc):
@@ -311,8 +378,14 @@ async def test_queue_stop_keeps_unsent_messages(fake, clock):
         await gate.wait()
         return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
 
-    sender = DingTalkSender(API, "app-key", SECRET, "robot-code",
-                            transport=httpx.MockTransport(slow_handler), clock=clock)
+    sender = DingTalkSender(
+        API,
+        "app-key",
+        SECRET,
+        "robot-code",
+        transport=httpx.MockTransport(slow_handler),
+        clock=clock,
+    )
     queue = SendQueue(sender, per_minute=0)
     queue.start()
     await queue.put(group_target(), text_message("a"))

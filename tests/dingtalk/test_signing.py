@@ -52,8 +52,9 @@ def test_forged_signature_wrong_secret_or_tampered_timestamp():
     assert _reason(ts, "not base64 at all ✗", secret, now_ms=now) == "forged"
 
 
-@pytest.mark.parametrize("timestamp,signature", [(None, "x"), ("1", None), ("", "x"), ("1", ""),
-                                                 (None, None)])
+@pytest.mark.parametrize(
+    "timestamp,signature", [(None, "x"), ("1", None), ("", "x"), ("1", ""), (None, None)]
+)
 def test_missing_headers(timestamp, signature):
     assert _reason(timestamp, signature, "s", now_ms=1) == "missing"
 
@@ -65,6 +66,7 @@ def test_bad_timestamp(timestamp):
 
 def test_uses_wall_clock_when_now_not_given():
     import time
+
     ts = str(int(time.time() * 1000))
     verify_request(ts, sign(ts, "s"), "s")
     old = str(int(time.time() * 1000) - 2 * 3_600_000)

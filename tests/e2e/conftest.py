@@ -1,6 +1,7 @@
 """One real stack (Zadig + DingTalk simulators, action server, Rasa server, Stream sidecar) for
 the whole end-to-end module: loading the model takes about a minute, so it is started once and
 every test talks in its own conversation."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,9 +28,15 @@ def model_under_test() -> Path:
 
 @pytest.fixture(scope="session")
 def stack():
-    s = Stack(model=model_under_test(), ports=Ports.free(), waiting_seconds=0.3,
-              running_seconds=1.5, followup_interval=0.5, stream=STREAM_PYTHON.exists(),
-              send_per_minute=600)
+    s = Stack(
+        model=model_under_test(),
+        ports=Ports.free(),
+        waiting_seconds=0.3,
+        running_seconds=1.5,
+        followup_interval=0.5,
+        stream=STREAM_PYTHON.exists(),
+        send_per_minute=600,
+    )
     s.start()
     yield s
     s.stop()
@@ -49,13 +56,16 @@ def zadig(stack):
 @pytest.fixture
 def chat(stack, zadig):
     n = next(_ids)
-    client = ChatClient(stack, conversation=f"cid-e2e-{n}-{time.time_ns()}", user=f"staff{n}",
-                        nick=f"用户{n}")
+    client = ChatClient(
+        stack, conversation=f"cid-e2e-{n}-{time.time_ns()}", user=f"staff{n}", nick=f"用户{n}"
+    )
     yield client
     client.close()
 
 
-def collect(chat: ChatClient, until: Callable[[List[Dict]], bool], timeout: float = 20.0) -> List[Dict]:
+def collect(
+    chat: ChatClient, until: Callable[[List[Dict]], bool], timeout: float = 20.0
+) -> List[Dict]:
     """The bot's messages in this conversation until ``until(messages)`` holds (or timeout)."""
     got: List[Dict] = []
     deadline = time.monotonic() + timeout
@@ -78,5 +88,10 @@ def has(fragment: str) -> Callable[[List[Dict]], bool]:
 def triggers(zadig: httpx.Client, workflow: str) -> List[Dict]:
     requests = zadig.get("/_sim/requests").json()
     requests = requests.get("requests", requests) if isinstance(requests, dict) else requests
-    return [r for r in requests if r["method"] == "POST" and r["path"] == "/openapi/workflows/custom/task"
-            and (r.get("json") or {}).get("workflow_key") == workflow]
+    return [
+        r
+        for r in requests
+        if r["method"] == "POST"
+        and r["path"] == "/openapi/workflows/custom/task"
+        and (r.get("json") or {}).get("workflow_key") == workflow
+    ]

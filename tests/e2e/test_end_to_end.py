@@ -1,4 +1,5 @@
 """Whole conversations through real processes on loopback, as a DingTalk group would have them."""
+
 from __future__ import annotations
 
 import time
@@ -117,8 +118,15 @@ def test_zadig_down_gets_a_clear_answer_and_nothing_half_done(chat, zadig):
 
 
 def test_failed_task_result_names_the_stage(chat, zadig):
-    zadig.post("/_sim/outcome", json={"status": "failed", "stage": "deploy",
-                                       "error": "ImagePullBackOff", "workflow_key": "mall-uat"})
+    zadig.post(
+        "/_sim/outcome",
+        json={
+            "status": "failed",
+            "stage": "deploy",
+            "error": "ImagePullBackOff",
+            "workflow_key": "mall-uat",
+        },
+    )
     chat.say("用 release/2.3 分支发认证服务到预发")
     got = collect(chat, has("发布失败"))
     assert has("失败阶段：deploy")(got), texts(got)
@@ -177,9 +185,12 @@ def test_throttled_robot_loses_no_reply(chat, zadig, stack):
 
 def test_same_conversation_over_stream_mode(stack, zadig):
     if not stack.stream:
-        pytest.fail("Stream mode needs .venv-stream (make e2e creates it: scripts/bootstrap.sh stream)")
-    chat = ChatClient(stack, conversation=f"cid-stream-{time.time_ns()}", user="streamer",
-                      stream=True)
+        pytest.fail(
+            "Stream mode needs .venv-stream (make e2e creates it: scripts/bootstrap.sh stream)"
+        )
+    chat = ChatClient(
+        stack, conversation=f"cid-stream-{time.time_ns()}", user="streamer", stream=True
+    )
     try:
         pushed = chat.say("把订单服务发到测试环境", wait_ack_seconds=5)
         assert pushed.get("ack", {}).get("code") == 200, pushed

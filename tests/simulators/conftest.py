@@ -3,6 +3,7 @@
 Names are prefixed (`zadig`, `zadig_process`, `webhook_receiver`) because other simulator tests
 share this directory and define their own `sim`/`receiver`.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,10 +77,23 @@ def catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def zadig_process(catalog_file: Path) -> Iterator[ServerProcess]:
     """One simulator process per test module (starting Sanic takes about a second)."""
     port = free_port()
-    argv = python_module("simulators.zadig", "--host", "127.0.0.1", "--port", str(port),
-                         "--token", TOKEN, "--catalog", str(catalog_file),
-                         "--waiting-seconds", "0.2", "--running-seconds", "0.6",
-                         "--web-url", "http://zadig.example.com")
+    argv = python_module(
+        "simulators.zadig",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--token",
+        TOKEN,
+        "--catalog",
+        str(catalog_file),
+        "--waiting-seconds",
+        "0.2",
+        "--running-seconds",
+        "0.6",
+        "--web-url",
+        "http://zadig.example.com",
+    )
     with ServerProcess("zadig-simulator-test", argv, port, health_path="/_sim/health") as proc:
         yield proc
 
@@ -92,8 +106,9 @@ class Sim:
 
     def __init__(self, base_url: str) -> None:
         self.url = base_url
-        self.api = httpx.Client(base_url=base_url, timeout=10.0,
-                                headers={"Authorization": f"Bearer {TOKEN}"})
+        self.api = httpx.Client(
+            base_url=base_url, timeout=10.0, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         self.raw = httpx.Client(base_url=base_url, timeout=10.0)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
@@ -105,13 +120,16 @@ class Sim:
         return self.api.post("/openapi/workflows/custom/task", content=json.dumps(body))
 
     def task(self, workflow_key: str, task_id: int) -> Dict[str, Any]:
-        resp = self.api.get("/openapi/workflows/custom/task",
-                            params={"taskId": task_id, "workflowKey": workflow_key})
+        resp = self.api.get(
+            "/openapi/workflows/custom/task",
+            params={"taskId": task_id, "workflowKey": workflow_key},
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    def wait_status(self, workflow_key: str, task_id: int, wanted: set,
-                    timeout: float = 5.0) -> Dict[str, Any]:
+    def wait_status(
+        self, workflow_key: str, task_id: int, wanted: set, timeout: float = 5.0
+    ) -> Dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             task = self.task(workflow_key, task_id)
@@ -149,8 +167,13 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.received.append({"path": self.path, "headers": dict(self.headers),
-                                              "body": json.loads(raw or b"null")})
+                    receiver.received.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": json.loads(raw or b"null"),
+                        }
+                    )
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

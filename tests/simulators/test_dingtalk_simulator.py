@@ -1,4 +1,5 @@
 """The DingTalk simulator as a real process, driven over HTTP and WebSocket like DingTalk."""
+
 import asyncio
 import json
 import threading
@@ -33,8 +34,9 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 call = {"headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw}
                 try:
-                    verify_request(self.headers.get("timestamp"), self.headers.get("sign"),
-                                   APP_SECRET)
+                    verify_request(
+                        self.headers.get("timestamp"), self.headers.get("sign"), APP_SECRET
+                    )
                 except SignatureError as exc:
                     call["rejected"] = exc.reason
                     status, body = 401, {"error": exc.reason}
@@ -71,9 +73,21 @@ def receiver():
 @pytest.fixture(scope="module")
 def sim_process(receiver):
     port = free_port()
-    argv = python_module("simulators.dingtalk", "--port", str(port), "--app-key", APP_KEY,
-                         "--app-secret", APP_SECRET, "--bot-url", receiver.url,
-                         "--session-ttl-seconds", "5400", "--rate-limit", "20")
+    argv = python_module(
+        "simulators.dingtalk",
+        "--port",
+        str(port),
+        "--app-key",
+        APP_KEY,
+        "--app-secret",
+        APP_SECRET,
+        "--bot-url",
+        receiver.url,
+        "--session-ttl-seconds",
+        "5400",
+        "--rate-limit",
+        "20",
+    )
     with ServerProcess("dingtalk-sim-test", argv, port, health_path="/_sim/health") as proc:
         yield proc
 
@@ -99,11 +113,19 @@ def messages(sim: str, **params: Any) -> List[Dict[str, Any]]:
 
 # ------------------------------------------------------------------ DingTalk -> bot
 
+
 def test_say_delivers_a_signed_group_callback(sim, receiver):
     before = int(time.time() * 1000)
-    result = post(sim + "/_sim/say", {"text": "部署 user-service 到 dev", "user": "user123",
-                                      "nick": "张三", "conversation": "cid-group-1",
-                                      "group": True}).json()
+    result = post(
+        sim + "/_sim/say",
+        {
+            "text": "部署 user-service 到 dev",
+            "user": "user123",
+            "nick": "张三",
+            "conversation": "cid-group-1",
+            "group": True,
+        },
+    ).json()
     assert result["status"] == 200
     assert json.loads(result["body"]) == {"msgtype": "empty"}
     [call] = receiver.calls
@@ -121,7 +143,9 @@ def test_say_delivers_a_signed_group_callback(sim, receiver):
     assert body["senderStaffId"] == "user123" and body["senderNick"] == "张三"
     assert body["msgId"] == result["msg_id"]
     assert isinstance(body["createAt"], int)
-    assert body["sessionWebhookExpiredTime"] - body["createAt"] == pytest.approx(5_400_000, abs=2000)
+    assert body["sessionWebhookExpiredTime"] - body["createAt"] == pytest.approx(
+        5_400_000, abs=2000
+    )
     assert body["sessionWebhook"] == f"{sim}/robot/sendBySession?session={result['session']}"
     assert body["robotCode"] == APP_KEY
     assert body["chatbotUserId"] and body["senderCorpId"] and body["senderId"]
@@ -135,8 +159,10 @@ def test_say_delivers_a_signed_group_callback(sim, receiver):
 
 def test_say_single_chat_and_redelivery(sim, receiver):
     first = post(sim + "/_sim/say", {"text": "你好", "user": "user456", "group": False}).json()
-    again = post(sim + "/_sim/say", {"text": "你好", "user": "user456", "group": False,
-                                     "msg_id": first["msg_id"]}).json()
+    again = post(
+        sim + "/_sim/say",
+        {"text": "你好", "user": "user456", "group": False, "msg_id": first["msg_id"]},
+    ).json()
     one, two = (json.loads(c["raw"]) for c in receiver.calls)
     assert one["conversationType"] == "1"
     assert "conversationTitle" not in one and "atUsers" not in one
@@ -145,12 +171,15 @@ def test_say_single_chat_and_redelivery(sim, receiver):
     assert again["session"] == first["session"]  # same live session for the same chat
 
 
-@pytest.mark.parametrize("override,reason", [
-    ({"sign": "Zm9yZ2VkIHNpZ25hdHVyZQ=="}, "forged"),
-    ({"timestamp_offset_ms": -3_601_000}, "stale"),
-    ({"timestamp_offset_ms": 3_601_000}, "stale"),
-    ({"omit_headers": True}, "missing"),
-])
+@pytest.mark.parametrize(
+    "override,reason",
+    [
+        ({"sign": "Zm9yZ2VkIHNpZ25hdHVyZQ=="}, "forged"),
+        ({"timestamp_offset_ms": -3_601_000}, "stale"),
+        ({"timestamp_offset_ms": 3_601_000}, "stale"),
+        ({"omit_headers": True}, "missing"),
+    ],
+)
 def test_say_negative_signatures(sim, receiver, override, reason):
     result = post(sim + "/_sim/say", {"text": "hi", **override}).json()
     assert result["status"] == 401
@@ -165,9 +194,16 @@ def test_say_raw_body_is_sent_as_is_and_signed(sim, receiver):
         parse_message(receiver.calls[-1]["raw"])
 
 
-@pytest.mark.parametrize("msgtype,key", [("picture", "downloadCode"), ("richText", "richText"),
-                                         ("video", "videoType"), ("file", "fileName"),
-                                         ("unknownMsgType", "unknownMsgType")])
+@pytest.mark.parametrize(
+    "msgtype,key",
+    [
+        ("picture", "downloadCode"),
+        ("richText", "richText"),
+        ("video", "videoType"),
+        ("file", "fileName"),
+        ("unknownMsgType", "unknownMsgType"),
+    ],
+)
 def test_say_non_text_types(sim, receiver, msgtype, key):
     post(sim + "/_sim/say", {"msgtype": msgtype, "text": "x"})
     body = json.loads(receiver.calls[-1]["raw"])
@@ -184,7 +220,9 @@ def test_say_audio_with_and_without_recognition(sim, receiver):
 
 
 def test_say_reports_an_unreachable_bot(sim):
-    response = post(sim + "/_sim/say", {"text": "hi", "bot_url": f"http://127.0.0.1:{free_port()}/x"})
+    response = post(
+        sim + "/_sim/say", {"text": "hi", "bot_url": f"http://127.0.0.1:{free_port()}/x"}
+    )
     assert response.status_code == 502
     assert "unreachable" in response.json()["error"]
 
@@ -197,6 +235,7 @@ def test_synchronous_reply_body_is_posted_to_the_chat(sim, receiver):
 
 
 # ------------------------------------------------------------- bot -> DingTalk: webhook
+
 
 def test_session_webhook_ok_then_gone_after_expiry(sim, receiver):
     say = post(sim + "/_sim/say", {"text": "hi", "conversation": "cid-a"}).json()
@@ -246,25 +285,40 @@ def test_rate_limit_answers_130101(sim, receiver):
     assert too_fast["errmsg"].startswith("send too fast")
     assert [m["text"] for m in messages(sim)] == ["m0", "m1", "m2"]
     # The OpenAPI shares the robot's budget.
-    token = post(sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}).json()
-    throttled = post(sim + "/v1.0/robot/groupMessages/send",
-                     {"robotCode": APP_KEY, "openConversationId": "cid-group-1",
-                      "msgKey": "sampleText", "msgParam": '{"content":"x"}'},
-                     headers={"x-acs-dingtalk-access-token": token["accessToken"]})
+    token = post(
+        sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}
+    ).json()
+    throttled = post(
+        sim + "/v1.0/robot/groupMessages/send",
+        {
+            "robotCode": APP_KEY,
+            "openConversationId": "cid-group-1",
+            "msgKey": "sampleText",
+            "msgParam": '{"content":"x"}',
+        },
+        headers={"x-acs-dingtalk-access-token": token["accessToken"]},
+    )
     assert throttled.status_code == 400
     assert throttled.json()["code"] == "sendTooFast" and throttled.json()["errcode"] == 130101
 
 
 # --------------------------------------------------------------- bot -> DingTalk: OpenAPI
 
+
 def test_openapi_token_and_group_send(sim):
     bad = post(sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": "wrong"})
     assert bad.status_code == 400 and bad.json()["code"] == "invalidClientIdOrSecret"
-    token = post(sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}).json()
+    token = post(
+        sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}
+    ).json()
     assert token["expireIn"] == 7200 and token["accessToken"]
 
-    body = {"robotCode": APP_KEY, "openConversationId": "cid-group-1", "msgKey": "sampleMarkdown",
-            "msgParam": json.dumps({"title": "发布", "text": "### 完成"}, ensure_ascii=False)}
+    body = {
+        "robotCode": APP_KEY,
+        "openConversationId": "cid-group-1",
+        "msgKey": "sampleMarkdown",
+        "msgParam": json.dumps({"title": "发布", "text": "### 完成"}, ensure_ascii=False),
+    }
     no_token = post(sim + "/v1.0/robot/groupMessages/send", body)
     assert no_token.status_code == 401 and no_token.json()["code"] == "InvalidAuthentication"
     headers = {"x-acs-dingtalk-access-token": token["accessToken"]}
@@ -272,25 +326,43 @@ def test_openapi_token_and_group_send(sim):
     assert sent.status_code == 200 and sent.json()["processQueryKey"]
     [message] = messages(sim, conversation="cid-group-1")
     assert message["route"] == "openapi_group"
-    assert (message["msgtype"], message["title"], message["text"]) == ("markdown", "发布", "### 完成")
+    assert (message["msgtype"], message["title"], message["text"]) == (
+        "markdown",
+        "发布",
+        "### 完成",
+    )
 
-    not_a_string = post(sim + "/v1.0/robot/groupMessages/send",
-                        {**body, "msgParam": {"title": "t", "text": "x"}}, headers=headers)
+    not_a_string = post(
+        sim + "/v1.0/robot/groupMessages/send",
+        {**body, "msgParam": {"title": "t", "text": "x"}},
+        headers=headers,
+    )
     assert not_a_string.status_code == 400
-    wrong_robot = post(sim + "/v1.0/robot/groupMessages/send", {**body, "robotCode": "other"},
-                       headers=headers)
+    wrong_robot = post(
+        sim + "/v1.0/robot/groupMessages/send", {**body, "robotCode": "other"}, headers=headers
+    )
     assert wrong_robot.status_code == 400
     assert len(messages(sim)) == 1
 
 
 def test_openapi_batch_send_maps_user_to_their_chat(sim, receiver):
-    post(sim + "/_sim/say", {"text": "hi", "user": "user456", "group": False,
-                             "conversation": "cid-single-x"})
-    token = post(sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}).json()
-    sent = post(sim + "/v1.0/robot/oToMessages/batchSend",
-                {"robotCode": APP_KEY, "userIds": ["user456"], "msgKey": "sampleText",
-                 "msgParam": '{"content":"好的"}'},
-                headers={"x-acs-dingtalk-access-token": token["accessToken"]}).json()
+    post(
+        sim + "/_sim/say",
+        {"text": "hi", "user": "user456", "group": False, "conversation": "cid-single-x"},
+    )
+    token = post(
+        sim + "/v1.0/oauth2/accessToken", {"appKey": APP_KEY, "appSecret": APP_SECRET}
+    ).json()
+    sent = post(
+        sim + "/v1.0/robot/oToMessages/batchSend",
+        {
+            "robotCode": APP_KEY,
+            "userIds": ["user456"],
+            "msgKey": "sampleText",
+            "msgParam": '{"content":"好的"}',
+        },
+        headers={"x-acs-dingtalk-access-token": token["accessToken"]},
+    ).json()
     assert sent["processQueryKey"] and sent["invalidStaffIdList"] == []
     [message] = messages(sim, conversation="cid-single-x")
     assert message["route"] == "openapi_single" and message["user_ids"] == ["user456"]
@@ -330,11 +402,18 @@ async def test_sender_against_the_simulator(sim, receiver):
 
 # ----------------------------------------------------------------------- Stream mode
 
+
 def open_connection(sim: str, secret: str = APP_SECRET) -> httpx.Response:
-    return post(sim + "/v1.0/gateway/connections/open", {
-        "clientId": APP_KEY, "clientSecret": secret,
-        "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}],
-        "ua": "chatops-test", "localIp": "127.0.0.1"})
+    return post(
+        sim + "/v1.0/gateway/connections/open",
+        {
+            "clientId": APP_KEY,
+            "clientSecret": secret,
+            "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}],
+            "ua": "chatops-test",
+            "localIp": "127.0.0.1",
+        },
+    )
 
 
 async def wait_connected(sim: str, expected: bool = True) -> None:
@@ -351,14 +430,23 @@ async def test_stream_callback_and_ack(sim):
     assert open_connection(sim, "wrong").status_code in (400, 401)
     assert (await _status(sim))["connected"] is False
     opened = open_connection(sim).json()
-    assert opened["endpoint"].startswith("ws://127.0.0.1:") and opened["endpoint"].endswith("/connect")
+    assert opened["endpoint"].startswith("ws://127.0.0.1:") and opened["endpoint"].endswith(
+        "/connect"
+    )
     url = f"{opened['endpoint']}?ticket={opened['ticket']}"
     async with websockets.connect(url) as ws:
         await wait_connected(sim)
         async with httpx.AsyncClient() as client:
-            pushed = (await client.post(sim + "/_sim/stream/say",
-                                        json={"text": "部署 user-service", "user": "user123",
-                                              "conversation": "cid-group-1"})).json()
+            pushed = (
+                await client.post(
+                    sim + "/_sim/stream/say",
+                    json={
+                        "text": "部署 user-service",
+                        "user": "user123",
+                        "conversation": "cid-group-1",
+                    },
+                )
+            ).json()
         frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert frame["specVersion"] == "1.0" and frame["type"] == "CALLBACK"
         assert frame["headers"]["topic"] == "/v1.0/im/bot/messages/get"
@@ -371,9 +459,19 @@ async def test_stream_callback_and_ack(sim):
         assert msg.text == "部署 user-service" and msg.msg_id == pushed["msg_id"]
         assert msg.session_webhook.endswith(f"session={pushed['session']}")
 
-        await ws.send(json.dumps({"code": 200, "headers": {"messageId": frame["headers"]["messageId"],
-                                                           "contentType": "application/json"},
-                                  "message": "OK", "data": json.dumps({"response": "OK"})}))
+        await ws.send(
+            json.dumps(
+                {
+                    "code": 200,
+                    "headers": {
+                        "messageId": frame["headers"]["messageId"],
+                        "contentType": "application/json",
+                    },
+                    "message": "OK",
+                    "data": json.dumps({"response": "OK"}),
+                }
+            )
+        )
         acks = await _acks(sim, 1)
         assert acks[0]["messageId"] == pushed["messageId"]
         assert acks[0]["code"] == 200 and acks[0]["type"] == "CALLBACK"
@@ -401,8 +499,11 @@ async def test_stream_ping_and_disconnect(sim):
             ping = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert ping["type"] == "SYSTEM" and ping["headers"]["topic"] == "ping"
             opaque = json.loads(ping["data"])["opaque"]
-            await ws.send(json.dumps({"code": 200, "headers": ping["headers"], "message": "OK",
-                                      "data": ping["data"]}))
+            await ws.send(
+                json.dumps(
+                    {"code": 200, "headers": ping["headers"], "message": "OK", "data": ping["data"]}
+                )
+            )
             acks = await _acks(sim, 1)
             assert acks[0]["topic"] == "ping" and json.loads(acks[0]["data"]) == {"opaque": opaque}
 

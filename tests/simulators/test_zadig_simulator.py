@@ -4,6 +4,7 @@ The simulator runs as a real process (see conftest); every test starts from `/_s
 Durations are short: 0.2 s waiting, 0.6 s running (build first half, deploy second half).
 A few tests drive `World` directly with a fake clock, where exact timing matters.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,42 +23,81 @@ from simulators.zadig_world import World, WorldConfig, ZadigError
 TOKEN = "test-zadig-token"
 REGISTRY = "https://harbor.example.com/mall"
 TASK = "/openapi/workflows/custom/task"
-MONGO_500 = {"message": "Internal Error: ", "code": 500,
-             "description": "mongo: no documents in result"}
+MONGO_500 = {
+    "message": "Internal Error: ",
+    "code": 500,
+    "description": "mongo: no documents in result",
+}
 
 Svc = Tuple[str, str, str]  # service name, module, repo
 USER: Svc = ("user-service", "user-service", "user-service")
 ORDER: Svc = ("order-service", "order", "order-backend")
 
 
-def build_input(services: Sequence[Svc] = (USER,), branch: str = "feature-x",
-                registry: str = REGISTRY, codehost: str = "gitlab",
-                job_name: str = "build") -> Dict[str, Any]:
-    return {"job_name": job_name, "job_type": "zadig-build", "parameters": {
-        "registry": registry,
-        "service_list": [{"service_name": name, "service_module": module,
-                          "repo_info": [{"codehost_name": codehost, "repo_namespace": "mall",
-                                         "repo_name": repo, "branch": branch}]}
-                         for name, module, repo in services]}}
+def build_input(
+    services: Sequence[Svc] = (USER,),
+    branch: str = "feature-x",
+    registry: str = REGISTRY,
+    codehost: str = "gitlab",
+    job_name: str = "build",
+) -> Dict[str, Any]:
+    return {
+        "job_name": job_name,
+        "job_type": "zadig-build",
+        "parameters": {
+            "registry": registry,
+            "service_list": [
+                {
+                    "service_name": name,
+                    "service_module": module,
+                    "repo_info": [
+                        {
+                            "codehost_name": codehost,
+                            "repo_namespace": "mall",
+                            "repo_name": repo,
+                            "branch": branch,
+                        }
+                    ],
+                }
+                for name, module, repo in services
+            ],
+        },
+    }
 
 
 def deploy_input(env: str = "dev", services: Sequence[Svc] = (USER,)) -> Dict[str, Any]:
-    return {"job_name": "deploy", "job_type": "zadig-deploy", "parameters": {
-        "env_name": env,
-        "service_list": [{"service_name": name, "service_module": module, "image_name": ""}
-                         for name, module, _ in services]}}
+    return {
+        "job_name": "deploy",
+        "job_type": "zadig-deploy",
+        "parameters": {
+            "env_name": env,
+            "service_list": [
+                {"service_name": name, "service_module": module, "image_name": ""}
+                for name, module, _ in services
+            ],
+        },
+    }
 
 
-def trigger_body(workflow: str = "mall-dev", inputs: Optional[List[Dict[str, Any]]] = None,
-                 project: str = "mall") -> Dict[str, Any]:
+def trigger_body(
+    workflow: str = "mall-dev", inputs: Optional[List[Dict[str, Any]]] = None, project: str = "mall"
+) -> Dict[str, Any]:
     env = {"mall-dev": "dev", "mall-test": "test", "mall-prod": "prod"}.get(workflow, "dev")
-    return {"project_key": project, "workflow_key": workflow,
-            "inputs": inputs if inputs is not None else [build_input(), deploy_input(env)]}
+    return {
+        "project_key": project,
+        "workflow_key": workflow,
+        "inputs": inputs if inputs is not None else [build_input(), deploy_input(env)],
+    }
 
 
 def error_body(code: int, message: str, description: str) -> Dict[str, Any]:
-    return {"type": "error", "message": message, "code": code, "description": description,
-            "extra": {}}
+    return {
+        "type": "error",
+        "message": message,
+        "code": code,
+        "description": description,
+        "extra": {},
+    }
 
 
 def started(zadig, body: Optional[Dict[str, Any]] = None) -> int:
@@ -80,17 +120,21 @@ def test_missing_token_is_401_with_empty_body(zadig):
     assert "content-type" not in resp.headers
 
 
-@pytest.mark.parametrize("header", [
-    f"Bearer {TOKEN} extra",      # three segments
-    f"Bearer  {TOKEN}",           # double space: three segments
-    f"Bearer{TOKEN}",             # one segment
-    "Bearer",
-    "",
-    "Bearer wrong-token",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"Bearer {TOKEN} extra",  # three segments
+        f"Bearer  {TOKEN}",  # double space: three segments
+        f"Bearer{TOKEN}",  # one segment
+        "Bearer",
+        "",
+        "Bearer wrong-token",
+    ],
+)
 def test_malformed_or_wrong_authorization_is_401_empty(zadig, header):
-    resp = zadig.raw.get("/openapi/workflows", params={"projectKey": "mall"},
-                         headers={"Authorization": header})
+    resp = zadig.raw.get(
+        "/openapi/workflows", params={"projectKey": "mall"}, headers={"Authorization": header}
+    )
     assert resp.status_code == 401
     assert resp.content == b""
 
@@ -107,8 +151,11 @@ def test_token_query_parameter_works_and_wins_over_the_header(zadig):
     bad = zadig.api.get("/openapi/system/registry", params={"token": "nope"})
     assert bad.status_code == 401 and bad.content == b""
     # ...and a good one passes even with a malformed header.
-    good = zadig.raw.get("/openapi/system/registry", params={"token": TOKEN},
-                         headers={"Authorization": "garbage with spaces"})
+    good = zadig.raw.get(
+        "/openapi/system/registry",
+        params={"token": TOKEN},
+        headers={"Authorization": "garbage with spaces"},
+    )
     assert good.status_code == 200
 
 
@@ -152,14 +199,20 @@ def test_the_exact_trigger_request_is_recorded(zadig):
     zadig.raw.get("/openapi/workflows")  # not authenticated: not recorded
     recorded = zadig.control("GET", "/requests")
     assert [(r["method"], r["path"]) for r in recorded] == [
-        ("POST", TASK), ("GET", "/openapi/workflows")]
+        ("POST", TASK),
+        ("GET", "/openapi/workflows"),
+    ]
     assert recorded[0]["json"] == body
     assert recorded[1]["query"] == {"projectKey": "mall"}
 
 
 def test_task_preview_shape_carries_build_and_deploy_specs(zadig):
-    task_id = started(zadig, trigger_body(inputs=[build_input([ORDER], branch="feat/login"),
-                                                  deploy_input("dev", [ORDER])]))
+    task_id = started(
+        zadig,
+        trigger_body(
+            inputs=[build_input([ORDER], branch="feat/login"), deploy_input("dev", [ORDER])]
+        ),
+    )
     task = zadig.task("mall-dev", task_id)
     for key in ("end_time", "error"):  # omitempty while running
         assert key not in task
@@ -171,9 +224,15 @@ def test_task_preview_shape_carries_build_and_deploy_specs(zadig):
     spec = build_job["spec"]
     assert spec["service_name"] == "order-service" and spec["service_module"] == "order"
     repo = spec["repos"][0]
-    assert {k: repo[k] for k in ("source", "repo_owner", "repo_namespace", "repo_name", "branch")} \
-        == {"source": "gitlab", "repo_owner": "mall", "repo_namespace": "mall",
-            "repo_name": "order-backend", "branch": "feat/login"}
+    assert {
+        k: repo[k] for k in ("source", "repo_owner", "repo_namespace", "repo_name", "branch")
+    } == {
+        "source": "gitlab",
+        "repo_owner": "mall",
+        "repo_namespace": "mall",
+        "repo_name": "order-backend",
+        "branch": "feat/login",
+    }
     assert spec["image"].startswith("harbor.example.com/mall/order:")
     assert spec["image"].endswith(f"-{task_id}-feat-login")
 
@@ -182,7 +241,8 @@ def test_task_preview_shape_carries_build_and_deploy_specs(zadig):
     assert deploy_job["spec"]["env"] == "dev"
     assert deploy_job["spec"]["production"] is False
     assert deploy_job["spec"]["service_and_images"] == [
-        {"service_name": "order-service", "service_module": "order", "image": spec["image"]}]
+        {"service_name": "order-service", "service_module": "order", "image": spec["image"]}
+    ]
 
 
 def test_branch_stays_default_when_repo_entry_does_not_match(zadig):
@@ -195,8 +255,9 @@ def test_branch_stays_default_when_repo_entry_does_not_match(zadig):
 def test_invalid_json_is_400_bad_request_with_the_parse_error(zadig):
     resp = zadig.api.post(TASK, content=b"{not json")
     assert resp.status_code == 400
-    assert resp.json() == error_body(400, "Bad Request",
-                                     "invalid character 'n' looking for beginning of value")
+    assert resp.json() == error_body(
+        400, "Bad Request", "invalid character 'n' looking for beginning of value"
+    )
     empty = zadig.api.post(TASK, content=b"")
     assert empty.json()["description"] == "unexpected end of JSON input"
     not_object = zadig.api.post(TASK, content=b"[]")
@@ -215,8 +276,9 @@ def test_unknown_workflow_parameter_is_500(zadig):
 def test_missing_keys_are_400(zadig):
     resp = zadig.trigger({"project_key": "mall"})
     assert resp.status_code == 400
-    assert resp.json() == error_body(400, "Bad Request",
-                                     "project_key and workflow_key are required")
+    assert resp.json() == error_body(
+        400, "Bad Request", "project_key and workflow_key are required"
+    )
 
 
 def test_unknown_project_is_403_with_empty_body(zadig):
@@ -232,19 +294,26 @@ def test_unknown_workflow_is_6542(zadig):
 
 
 def test_wrong_registry_is_500_plain_error(zadig):
-    resp = zadig.trigger(trigger_body(inputs=[
-        build_input(registry="harbor.example.com/mall"), deploy_input()]))
+    resp = zadig.trigger(
+        trigger_body(inputs=[build_input(registry="harbor.example.com/mall"), deploy_input()])
+    )
     assert resp.status_code == 500
-    assert resp.json() == {"message": "Internal Error: ", "code": 500,
-                           "description": "failed to update jobspec for job: build, err: "
-                                          "didn't find the specified image registry"}
+    assert resp.json() == {
+        "message": "Internal Error: ",
+        "code": 500,
+        "description": "failed to update jobspec for job: build, err: "
+        "didn't find the specified image registry",
+    }
 
 
 def test_unknown_code_host_alias_is_500(zadig):
     resp = zadig.trigger(trigger_body(inputs=[build_input(codehost="github"), deploy_input()]))
     assert resp.status_code == 500
-    assert resp.json() == {"message": "Internal Error: ", "code": 500,
-                           "description": "failed to find code host with name:github"}
+    assert resp.json() == {
+        "message": "Internal Error: ",
+        "code": 500,
+        "description": "failed to find code host with name:github",
+    }
 
 
 def test_job_type_is_ignored_and_unknown_jobs_and_services_are_dropped(zadig):
@@ -277,11 +346,13 @@ def test_every_job_skipped_still_passes_and_is_noted(zadig):
 
 
 def test_deploy_without_matching_services_is_6160_and_uses_up_an_id(zadig):
-    resp = zadig.trigger(trigger_body(inputs=[
-        build_input(), deploy_input("dev", [("ghost", "ghost", "ghost")])]))
+    resp = zadig.trigger(
+        trigger_body(inputs=[build_input(), deploy_input("dev", [("ghost", "ghost", "ghost")])])
+    )
     assert resp.status_code == 400
-    assert resp.json() == error_body(6160, "创建工作流任务失败",
-                                     "deploy service is empty for env dev")
+    assert resp.json() == error_body(
+        6160, "创建工作流任务失败", "deploy service is empty for env dev"
+    )
     # Zadig takes the task id before turning jobs into tasks.
     assert started(zadig) == 2
 
@@ -328,8 +399,16 @@ def test_waiting_then_running_build_then_deploy_then_passed(zadig):
 
 
 def test_injected_failure_fails_the_named_stage(zadig):
-    zadig.control("POST", "/outcome", {"workflow_key": "mall-dev", "status": "failed",
-                                       "stage": "deploy", "error": "ImagePullBackOff"})
+    zadig.control(
+        "POST",
+        "/outcome",
+        {
+            "workflow_key": "mall-dev",
+            "status": "failed",
+            "stage": "deploy",
+            "error": "ImagePullBackOff",
+        },
+    )
     task_id = started(zadig)
     task = zadig.wait_status("mall-dev", task_id, {"passed", "failed", "timeout"})
     assert task["status"] == "failed"
@@ -382,8 +461,9 @@ def test_cancel_passed_task_is_6163(zadig):
     zadig.wait_status("mall-dev", task_id, {"passed"})
     resp = zadig.api.delete(TASK, params={"taskId": task_id, "workflowKey": "mall-dev"})
     assert resp.status_code == 400
-    assert resp.json() == error_body(6163, "取消工作流任务失败",
-                                     f"task: mall-dev:{task_id} is passed, cannot cancel")
+    assert resp.json() == error_body(
+        6163, "取消工作流任务失败", f"task: mall-dev:{task_id} is passed, cannot cancel"
+    )
 
 
 def test_cancel_unknown_task_is_6163_mongo(zadig):
@@ -394,8 +474,9 @@ def test_cancel_unknown_task_is_6163_mongo(zadig):
 
 def test_cancel_with_json_body_only_like_pre_3_4_servers(zadig):
     task_id = started(zadig)
-    resp = zadig.api.request("DELETE", TASK, content=json.dumps(
-        {"task_id": task_id, "workflow_key": "mall-dev"}))
+    resp = zadig.api.request(
+        "DELETE", TASK, content=json.dumps({"task_id": task_id, "workflow_key": "mall-dev"})
+    )
     assert resp.status_code == 200
     assert zadig.task("mall-dev", task_id)["status"] == "cancelled"
 
@@ -414,8 +495,9 @@ def test_cancel_overwrites_a_failed_task(zadig):
 def test_force_finish_through_the_control_api(zadig):
     zadig.control("POST", "/outcome", {"status": "hang"})
     task_id = started(zadig)
-    zadig.control("POST", f"/tasks/mall-dev/{task_id}/finish", {"status": "failed",
-                                                                "error": "boom"})
+    zadig.control(
+        "POST", f"/tasks/mall-dev/{task_id}/finish", {"status": "failed", "error": "boom"}
+    )
     task = zadig.task("mall-dev", task_id)
     assert task["status"] == "failed" and task["error"] == "boom"
 
@@ -436,19 +518,32 @@ def test_unknown_task_is_500_and_non_numeric_id_is_400_empty(zadig):
 def test_history_is_newest_first_and_needs_the_project_key(zadig):
     for _ in range(3):
         started(zadig)
-    resp = zadig.api.get("/openapi/workflows/custom/mall-dev/tasks",
-                         params={"projectKey": "mall", "pageNum": 1, "pageSize": 2})
+    resp = zadig.api.get(
+        "/openapi/workflows/custom/mall-dev/tasks",
+        params={"projectKey": "mall", "pageNum": 1, "pageSize": 2},
+    )
     assert resp.status_code == 200
     page = resp.json()
     assert page["total"] == 3
     assert [t["task_id"] for t in page["workflow_tasks"]] == [3, 2]
     first = page["workflow_tasks"][0]
-    assert set(first) == {"workflow_key", "workflow_name", "project_key", "task_id",
-                          "create_time", "task_creator", "start_time", "end_time", "status"}
+    assert set(first) == {
+        "workflow_key",
+        "workflow_name",
+        "project_key",
+        "task_id",
+        "create_time",
+        "task_creator",
+        "start_time",
+        "end_time",
+        "status",
+    }
     assert first["status"] == "waiting"
 
-    second = zadig.api.get("/openapi/workflows/custom/mall-dev/tasks",
-                           params={"projectKey": "mall", "pageNum": 2, "pageSize": 2}).json()
+    second = zadig.api.get(
+        "/openapi/workflows/custom/mall-dev/tasks",
+        params={"projectKey": "mall", "pageNum": 2, "pageSize": 2},
+    ).json()
     assert [t["task_id"] for t in second["workflow_tasks"]] == [1]
 
     for params in ({}, {"projectKey": "shop"}):
@@ -463,12 +558,17 @@ def test_workflow_list_and_detail(zadig):
     assert zadig.api.get("/openapi/workflows").status_code == 400
     flows = zadig.api.get("/openapi/workflows", params={"projectKey": "mall"}).json()["workflows"]
     assert [(w["workflow_key"], w["type"]) for w in flows] == [
-        ("mall-dev", "custom"), ("mall-test", "custom"), ("mall-prod", "custom")]
+        ("mall-dev", "custom"),
+        ("mall-test", "custom"),
+        ("mall-prod", "custom"),
+    ]
     assert zadig.api.get("/openapi/workflows", params={"projectKey": "shop"}).json() == {
-        "workflows": []}
+        "workflows": []
+    }
 
-    detail = zadig.api.get("/openapi/workflows/custom/mall-prod/detail",
-                           params={"projectKey": "mall"}).json()
+    detail = zadig.api.get(
+        "/openapi/workflows/custom/mall-prod/detail", params={"projectKey": "mall"}
+    ).json()
     assert detail["workflow_key"] == "mall-prod"
     assert detail["project_key"] == "mall"
     jobs = {s["name"]: s["jobs"] for s in detail["stages"]}
@@ -478,17 +578,24 @@ def test_workflow_list_and_detail(zadig):
     assert jobs["deploy"][0]["spec"]["production"] is True
     builds = jobs["build"][0]["spec"]["service_and_builds"]
     assert {(b["service_name"], b["service_module"]) for b in builds} == {
-        ("user-service", "user-service"), ("order-service", "order")}
+        ("user-service", "user-service"),
+        ("order-service", "order"),
+    }
 
     missing = zadig.api.get("/openapi/workflows/custom/nope/detail", params={"projectKey": "mall"})
     assert missing.status_code == 500 and missing.json() == MONGO_500
 
 
 def test_projects(zadig):
-    projects = zadig.api.get("/openapi/projects/project",
-                             params={"pageNum": 1, "pageSize": 20}).json()
-    assert projects == {"total": 1, "projects": [{"project_name": "商城", "project_key": "mall",
-                                                  "description": "", "deploy_type": "k8s"}]}
+    projects = zadig.api.get(
+        "/openapi/projects/project", params={"pageNum": 1, "pageSize": 20}
+    ).json()
+    assert projects == {
+        "total": 1,
+        "projects": [
+            {"project_name": "商城", "project_key": "mall", "description": "", "deploy_type": "k8s"}
+        ],
+    }
     detail = zadig.api.get("/openapi/projects/project/detail", params={"projectKey": "mall"})
     assert detail.json()["project_key"] == "mall" and detail.json()["project_name"] == "商城"
     other = zadig.api.get("/openapi/projects/project/detail", params={"projectKey": "shop"})
@@ -500,7 +607,9 @@ def test_environments_list_detail_and_production(zadig):
     assert isinstance(envs, list)
     # Like Zadig, this list holds the non-production envs; production ones have their own.
     assert [(e["env_key"], e["envName"], e["production"]) for e in envs] == [
-        ("dev", "开发", False), ("test", "测试", False)]
+        ("dev", "开发", False),
+        ("test", "测试", False),
+    ]
     prod = zadig.api.get("/openapi/environments/production", params={"projectKey": "mall"}).json()
     assert [(e["env_key"], e["production"]) for e in prod] == [("prod", True)]
     assert zadig.api.get("/openapi/environments").status_code == 400
@@ -514,8 +623,9 @@ def test_environments_list_detail_and_production(zadig):
 
     unknown = zadig.api.get("/openapi/environments/staging", params={"projectKey": "mall"})
     assert unknown.status_code == 500 and unknown.json() == MONGO_500
-    prod_detail = zadig.api.get("/openapi/environments/production/prod",
-                                params={"projectKey": "mall"})
+    prod_detail = zadig.api.get(
+        "/openapi/environments/production/prod", params={"projectKey": "mall"}
+    )
     assert prod_detail.status_code == 200 and prod_detail.json()["env_key"] == "prod"
 
 
@@ -532,7 +642,9 @@ def test_services_and_registry(zadig):
     services = zadig.api.get("/openapi/service/yaml/services", params={"projectKey": "mall"}).json()
     assert isinstance(services, list)
     assert {s["service_name"]: [c["name"] for c in s["containers"]] for s in services} == {
-        "user-service": ["user-service"], "order-service": ["order"]}
+        "user-service": ["user-service"],
+        "order-service": ["order"],
+    }
 
     registries = zadig.api.get("/openapi/system/registry").json()
     assert len(registries) == 1
@@ -546,8 +658,9 @@ def test_services_and_registry(zadig):
 
 
 def test_webhook_is_posted_once_when_a_task_finishes(zadig, webhook_receiver):
-    zadig.control("POST", "/config", {"webhook_url": webhook_receiver.url,
-                                      "webhook_token": "hook-secret"})
+    zadig.control(
+        "POST", "/config", {"webhook_url": webhook_receiver.url, "webhook_token": "hook-secret"}
+    )
     task_id = started(zadig)
     zadig.wait_status("mall-dev", task_id, {"passed"})
     [hook] = webhook_receiver.wait_for(1)
@@ -565,13 +678,30 @@ def test_webhook_is_posted_once_when_a_task_finishes(zadig, webhook_receiver):
     assert body["object_kind"] == "workflow" and body["event"] == "workflow"
     assert body["release_plan"] is None
     wf = body["workflow"]
-    assert {k: wf[k] for k in ("task_id", "project_name", "workflow_name", "status", "error",
-                               "task_creator", "task_type")} == {
-        "task_id": task_id, "project_name": "mall", "workflow_name": "mall-dev",
-        "status": "passed", "error": "", "task_creator": "chatops-bot", "task_type": "workflow"}
+    assert {
+        k: wf[k]
+        for k in (
+            "task_id",
+            "project_name",
+            "workflow_name",
+            "status",
+            "error",
+            "task_creator",
+            "task_type",
+        )
+    } == {
+        "task_id": task_id,
+        "project_name": "mall",
+        "workflow_name": "mall-dev",
+        "status": "passed",
+        "error": "",
+        "task_creator": "chatops-bot",
+        "task_type": "workflow",
+    }
     assert wf["project_display_name"] == "商城"
     assert wf["detail_url"].startswith(
-        "http://zadig.example.com/v1/projects/detail/mall/pipelines/custom/mall-dev")
+        "http://zadig.example.com/v1/projects/detail/mall/pipelines/custom/mall-dev"
+    )
     assert wf["end_time"] >= wf["start_time"] >= wf["create_time"] > 0
     stages = {s["name"]: s for s in wf["stages"]}
     build_job = stages["build"]["jobs"][0]
@@ -583,12 +713,14 @@ def test_webhook_is_posted_once_when_a_task_finishes(zadig, webhook_receiver):
 
     deliveries = zadig.control("GET", "/webhooks")
     assert [(d["task_id"], d["status"], d["status_code"]) for d in deliveries] == [
-        (task_id, "passed", 200)]
+        (task_id, "passed", 200)
+    ]
 
 
 def test_webhook_reports_cancel_once_even_if_cancelled_again(zadig, webhook_receiver):
-    zadig.control("POST", "/config", {"webhook_url": webhook_receiver.url,
-                                      "webhook_token": "hook-secret"})
+    zadig.control(
+        "POST", "/config", {"webhook_url": webhook_receiver.url, "webhook_token": "hook-secret"}
+    )
     zadig.control("POST", "/outcome", {"status": "failed", "stage": "build", "error": "exit 2"})
     task_id = started(zadig)
     zadig.wait_status("mall-dev", task_id, {"failed"})
@@ -640,10 +772,14 @@ def test_fault_error500_and_slow(zadig):
 
 def test_control_api_rejects_bad_input(zadig):
     assert zadig.raw.post("/_sim/outcome", json={"status": "exploded"}).status_code == 400
-    assert zadig.raw.post("/_sim/outcome", json={"status": "failed",
-                                                 "stage": "test"}).status_code == 400
-    assert zadig.raw.post("/_sim/tasks/mall-dev/9/finish",
-                          json={"status": "passed"}).status_code == 404
+    assert (
+        zadig.raw.post("/_sim/outcome", json={"status": "failed", "stage": "test"}).status_code
+        == 400
+    )
+    assert (
+        zadig.raw.post("/_sim/tasks/mall-dev/9/finish", json={"status": "passed"}).status_code
+        == 404
+    )
     assert zadig.raw.post("/_sim/workflows/nope/disable").status_code == 404
 
 
@@ -658,11 +794,14 @@ class FakeClock:
         return self.now
 
 
-def make_world(catalog_yaml: str, clock: FakeClock, waiting: float = 1.0,
-               running: float = 6.0) -> World:
+def make_world(
+    catalog_yaml: str, clock: FakeClock, waiting: float = 1.0, running: float = 6.0
+) -> World:
     catalog = parse_catalog(catalog_yaml)
-    return World(WorldConfig(catalog=catalog, token=TOKEN, waiting_seconds=waiting,
-                             running_seconds=running), clock)
+    return World(
+        WorldConfig(catalog=catalog, token=TOKEN, waiting_seconds=waiting, running_seconds=running),
+        clock,
+    )
 
 
 def test_world_timeline_by_the_clock(zadig_catalog_yaml):
@@ -670,13 +809,20 @@ def test_world_timeline_by_the_clock(zadig_catalog_yaml):
     world = make_world(zadig_catalog_yaml, clock)
     world.trigger(json.dumps(trigger_body()).encode())
     t0 = clock.now
-    expected = [(0.5, "waiting", "", ""), (1.5, "running", "running", ""),
-                (4.5, "running", "passed", "running"), (7.5, "passed", "passed", "passed")]
+    expected = [
+        (0.5, "waiting", "", ""),
+        (1.5, "running", "running", ""),
+        (4.5, "running", "passed", "running"),
+        (7.5, "passed", "passed", "passed"),
+    ]
     for offset, status, build, deploy in expected:
         clock.now = t0 + offset
         task = world.get_task("mall-dev", 1)
-        assert (task["status"], stage(task, "build")["status"],
-                stage(task, "deploy")["status"]) == (status, build, deploy), offset
+        assert (
+            task["status"],
+            stage(task, "build")["status"],
+            stage(task, "deploy")["status"],
+        ) == (status, build, deploy), offset
     assert task["end_time"] == int(t0 + 7)  # scheduled end, not the moment it was looked at
     assert [t.task_id for t in world.take_completed()] == [1]
     assert world.take_completed() == []

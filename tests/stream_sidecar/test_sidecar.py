@@ -4,6 +4,7 @@ The sidecar runs in its own venv (.venv-stream, ``scripts/bootstrap.sh stream``)
 DingTalk simulator's Stream gateway (DINGTALK_OPENAPI_ENDPOINT); a small HTTP receiver stands in
 for the bot's channel and checks the signature with the bot's own signing module.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,10 @@ SIDECAR = ROOT / "stream_sidecar" / "sidecar.py"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not STREAM_PYTHON.exists(),
-                       reason=f"{STREAM_PYTHON} is missing; create it with "
-                              "`scripts/bootstrap.sh stream`"),
+    pytest.mark.skipif(
+        not STREAM_PYTHON.exists(),
+        reason=f"{STREAM_PYTHON} is missing; create it with `scripts/bootstrap.sh stream`",
+    ),
 ]
 
 APP_KEY = "sidecar-test-app-key"
@@ -46,8 +48,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                call: Dict[str, Any] = {"path": self.path, "raw": raw,
-                                        "headers": {k.lower(): v for k, v in self.headers.items()}}
+                call: Dict[str, Any] = {
+                    "path": self.path,
+                    "raw": raw,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                }
                 try:
                     verify_request(self.headers.get("timestamp"), self.headers.get("sign"), secret)
                 except SignatureError as exc:
@@ -68,8 +73,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
-        self.url = (f"http://127.0.0.1:{self.server.server_address[1]}"
-                    "/webhooks/dingtalk/webhook")
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/dingtalk/webhook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -91,12 +95,22 @@ class SidecarProcess(ServerProcess):
     """The sidecar serves no HTTP: it is up once the simulator sees its WebSocket."""
 
     def __init__(self, sim: ServerProcess, bot_url: str, secret: str = APP_SECRET) -> None:
-        env = {"DINGTALK_APP_KEY": APP_KEY, "DINGTALK_APP_SECRET": secret,
-               "BOT_WEBHOOK_URL": bot_url, "DINGTALK_OPENAPI_ENDPOINT": sim.url,
-               # Nothing from the project on its path: it must run without rasa/chatops.
-               "PYTHONPATH": ""}
-        super().__init__("stream-sidecar", [str(STREAM_PYTHON), str(SIDECAR)], sim.port,
-                         health_path="/_sim/stream/status", env=env, startup_timeout=20.0)
+        env = {
+            "DINGTALK_APP_KEY": APP_KEY,
+            "DINGTALK_APP_SECRET": secret,
+            "BOT_WEBHOOK_URL": bot_url,
+            "DINGTALK_OPENAPI_ENDPOINT": sim.url,
+            # Nothing from the project on its path: it must run without rasa/chatops.
+            "PYTHONPATH": "",
+        }
+        super().__init__(
+            "stream-sidecar",
+            [str(STREAM_PYTHON), str(SIDECAR)],
+            sim.port,
+            health_path="/_sim/stream/status",
+            env=env,
+            startup_timeout=20.0,
+        )
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -124,16 +138,25 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def simulator(receiver: Receiver) -> Iterator[ServerProcess]:
     port = free_port()
-    argv = python_module("simulators.dingtalk", "--port", str(port), "--app-key", APP_KEY,
-                         "--app-secret", APP_SECRET, "--bot-url", receiver.url)
-    with ServerProcess("dingtalk-sim-sidecar-test", argv, port,
-                       health_path="/_sim/health") as proc:
+    argv = python_module(
+        "simulators.dingtalk",
+        "--port",
+        str(port),
+        "--app-key",
+        APP_KEY,
+        "--app-secret",
+        APP_SECRET,
+        "--bot-url",
+        receiver.url,
+    )
+    with ServerProcess("dingtalk-sim-sidecar-test", argv, port, health_path="/_sim/health") as proc:
         yield proc
 
 
 def stream_say(sim: ServerProcess, **extra: Any) -> Dict[str, Any]:
-    resp = httpx.post(sim.url + "/_sim/stream/say", json={**SAY, "wait_ack_seconds": 10, **extra},
-                      timeout=20.0)
+    resp = httpx.post(
+        sim.url + "/_sim/stream/say", json={**SAY, "wait_ack_seconds": 10, **extra}, timeout=20.0
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -144,7 +167,8 @@ def acks_for(sim: ServerProcess, message_id: str) -> List[Dict[str, Any]]:
 
 
 def test_stream_message_reaches_the_bot_signed_and_is_acked(
-        simulator: ServerProcess, receiver: Receiver) -> None:
+    simulator: ServerProcess, receiver: Receiver
+) -> None:
     with SidecarProcess(simulator, receiver.url) as sidecar:
         pushed = stream_say(simulator)
 
@@ -207,7 +231,13 @@ def test_bot_rejecting_the_signature_is_acked_bad_request(simulator: ServerProce
 
 def test_missing_credentials_fail_fast_with_a_clear_message(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "DINGTALK_APP_KEY": APP_KEY}
-    result = subprocess.run([str(STREAM_PYTHON), str(SIDECAR)], env=env, capture_output=True,
-                            text=True, timeout=30, cwd=tmp_path)
+    result = subprocess.run(
+        [str(STREAM_PYTHON), str(SIDECAR)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "DINGTALK_APP_SECRET must be set" in result.stderr

@@ -1,4 +1,5 @@
 """ZadigClient against httpx.MockTransport: the exact requests sent and every error mapping."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ from typing import Any, Callable, List, Union
 import httpx
 import pytest
 
-from chatops.zadig import client as client_module
 from chatops.zadig import (
     DeployRequest,
     Task,
@@ -20,10 +20,15 @@ from chatops.zadig import (
     ZadigTimeout,
     ZadigUnavailable,
 )
+from chatops.zadig import client as client_module
 
 BASE = "https://zadig.example.com"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYm90In0.c2VjcmV0LXNpZ25hdHVyZQ"
-NO_DOCS = {"message": "Internal Error: ", "code": 500, "description": "mongo: no documents in result"}
+NO_DOCS = {
+    "message": "Internal Error: ",
+    "code": 500,
+    "description": "mongo: no documents in result",
+}
 
 Reply = Union[httpx.Response, Exception, Callable[[httpx.Request], httpx.Response]]
 
@@ -70,15 +75,27 @@ def fake() -> FakeZadig:
 
 @pytest.fixture
 async def zadig(fake: FakeZadig):
-    async with ZadigClient(BASE, TOKEN, timeout=3.5, transport=httpx.MockTransport(fake.handle)) as c:
+    async with ZadigClient(
+        BASE, TOKEN, timeout=3.5, transport=httpx.MockTransport(fake.handle)
+    ) as c:
         yield c
 
 
 def deploy_request(**overrides: Any) -> DeployRequest:
-    fields = dict(project_key="demo", workflow_key="demo-dev", build_job="build", deploy_job="deploy",
-                  registry="https://harbor.example.com/library", codehost_name="gitlab",
-                  repo_namespace="team", repo_name="order", service_name="order-service",
-                  service_module="order", branch="feature-x", env_name="dev")
+    fields = dict(
+        project_key="demo",
+        workflow_key="demo-dev",
+        build_job="build",
+        deploy_job="deploy",
+        registry="https://harbor.example.com/library",
+        codehost_name="gitlab",
+        repo_namespace="team",
+        repo_name="order",
+        service_name="order-service",
+        service_module="order",
+        branch="feature-x",
+        env_name="dev",
+    )
     fields.update(overrides)
     return DeployRequest(**fields)
 
@@ -93,22 +110,52 @@ async def test_trigger_deploy_sends_build_and_deploy_inputs(zadig, fake):
 
     assert task == TriggeredTask(project_key="demo", workflow_key="demo-dev", task_id=42)
     req = fake.last
-    assert (req.method, req.url.path, req.url.query) == ("POST", "/openapi/workflows/custom/task", b"")
+    assert (req.method, req.url.path, req.url.query) == (
+        "POST",
+        "/openapi/workflows/custom/task",
+        b"",
+    )
     assert req.headers["Authorization"] == f"Bearer {TOKEN}"
     assert req.extensions["timeout"] == {"connect": 3.5, "read": 3.5, "write": 3.5, "pool": 3.5}
     assert body_of(req) == {
         "project_key": "demo",
         "workflow_key": "demo-dev",
         "inputs": [
-            {"job_name": "build", "job_type": "zadig-build", "parameters": {
-                "registry": "https://harbor.example.com/library",
-                "service_list": [{"service_name": "order-service", "service_module": "order",
-                                  "repo_info": [{"codehost_name": "gitlab", "repo_namespace": "team",
-                                                 "repo_name": "order", "branch": "feature-x"}]}]}},
-            {"job_name": "deploy", "job_type": "zadig-deploy", "parameters": {
-                "env_name": "dev",
-                "service_list": [{"service_name": "order-service", "service_module": "order",
-                                  "image_name": ""}]}},
+            {
+                "job_name": "build",
+                "job_type": "zadig-build",
+                "parameters": {
+                    "registry": "https://harbor.example.com/library",
+                    "service_list": [
+                        {
+                            "service_name": "order-service",
+                            "service_module": "order",
+                            "repo_info": [
+                                {
+                                    "codehost_name": "gitlab",
+                                    "repo_namespace": "team",
+                                    "repo_name": "order",
+                                    "branch": "feature-x",
+                                }
+                            ],
+                        }
+                    ],
+                },
+            },
+            {
+                "job_name": "deploy",
+                "job_type": "zadig-deploy",
+                "parameters": {
+                    "env_name": "dev",
+                    "service_list": [
+                        {
+                            "service_name": "order-service",
+                            "service_module": "order",
+                            "image_name": "",
+                        }
+                    ],
+                },
+            },
         ],
     }
 
@@ -128,8 +175,18 @@ async def test_trigger_response_without_task_id_is_an_api_error(zadig, fake):
 
 
 async def test_get_task_queries_by_task_id_and_workflow_key(zadig, fake):
-    fake.reply(ok({"task_id": 7, "workflow_key": "demo-dev", "workflow_name": "Demo Dev",
-                   "project_key": "demo", "status": "waiting", "create_time": 1724300000}))
+    fake.reply(
+        ok(
+            {
+                "task_id": 7,
+                "workflow_key": "demo-dev",
+                "workflow_name": "Demo Dev",
+                "project_key": "demo",
+                "status": "waiting",
+                "create_time": 1724300000,
+            }
+        )
+    )
 
     task = await zadig.get_task("demo-dev", 7)
 
@@ -154,11 +211,29 @@ async def test_cancel_sends_query_for_new_servers_and_body_for_old_ones(zadig, f
 
 
 async def test_list_tasks_and_latest_task(zadig, fake):
-    history = {"total": 57, "workflow_tasks": [
-        {"workflow_key": "demo-dev", "workflow_name": "Demo Dev", "project_key": "demo", "task_id": 57,
-         "create_time": 1724300000, "task_creator": "alice", "status": "passed"}]}
-    detail = {"task_id": 57, "workflow_key": "demo-dev", "workflow_name": "Demo Dev",
-              "project_key": "demo", "status": "passed", "start_time": 10, "end_time": 70}
+    history = {
+        "total": 57,
+        "workflow_tasks": [
+            {
+                "workflow_key": "demo-dev",
+                "workflow_name": "Demo Dev",
+                "project_key": "demo",
+                "task_id": 57,
+                "create_time": 1724300000,
+                "task_creator": "alice",
+                "status": "passed",
+            }
+        ],
+    }
+    detail = {
+        "task_id": 57,
+        "workflow_key": "demo-dev",
+        "workflow_name": "Demo Dev",
+        "project_key": "demo",
+        "status": "passed",
+        "start_time": 10,
+        "end_time": 70,
+    }
     fake.reply(ok(history), ok(history), ok(detail))
 
     page = await zadig.list_tasks("demo-dev", "demo", page_num=2, page_size=5)
@@ -168,7 +243,11 @@ async def test_list_tasks_and_latest_task(zadig, fake):
     assert [(t.task_id, t.status, t.task_creator) for t in page.tasks] == [(57, "passed", "alice")]
 
     latest = await zadig.latest_task("demo-dev", "demo")
-    assert dict(fake.requests[1].url.params) == {"projectKey": "demo", "pageNum": "1", "pageSize": "1"}
+    assert dict(fake.requests[1].url.params) == {
+        "projectKey": "demo",
+        "pageNum": "1",
+        "pageSize": "1",
+    }
     assert dict(fake.requests[2].url.params) == {"taskId": "57", "workflowKey": "demo-dev"}
     assert latest is not None and latest.duration_seconds == 60
 
@@ -183,9 +262,17 @@ async def test_list_projects_pages_through_all_projects(zadig, fake):
     def page(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params["pageNum"])
         size = int(request.url.params["pageSize"])
-        keys = [f"p{i}" for i in range(60)][(number - 1) * size:number * size]
-        return ok({"total": 60, "projects": [{"project_key": k, "project_name": k.upper(),
-                                              "deploy_type": "k8s"} for k in keys]})
+        keys = [f"p{i}" for i in range(60)][(number - 1) * size : number * size]
+        return ok(
+            {
+                "total": 60,
+                "projects": [
+                    {"project_key": k, "project_name": k.upper(), "deploy_type": "k8s"}
+                    for k in keys
+                ],
+            }
+        )
+
     fake.reply(page)
 
     projects = await zadig.list_projects()
@@ -197,36 +284,84 @@ async def test_list_projects_pages_through_all_projects(zadig, fake):
 
 
 async def test_list_workflows(zadig, fake):
-    fake.reply(ok({"workflows": [
-        {"workflow_key": "demo-dev", "workflow_name": "Demo Dev", "update_by": "admin",
-         "update_time": 1686217885, "type": "custom"},
-        {"workflow_key": "old", "workflow_name": "old", "type": "product"}]}))
+    fake.reply(
+        ok(
+            {
+                "workflows": [
+                    {
+                        "workflow_key": "demo-dev",
+                        "workflow_name": "Demo Dev",
+                        "update_by": "admin",
+                        "update_time": 1686217885,
+                        "type": "custom",
+                    },
+                    {"workflow_key": "old", "workflow_name": "old", "type": "product"},
+                ]
+            }
+        )
+    )
 
     workflows = await zadig.list_workflows("demo")
 
-    assert (fake.last.url.path, dict(fake.last.url.params)) == ("/openapi/workflows", {"projectKey": "demo"})
+    assert (fake.last.url.path, dict(fake.last.url.params)) == (
+        "/openapi/workflows",
+        {"projectKey": "demo"},
+    )
     assert [(w.key, w.name, w.is_custom) for w in workflows] == [
-        ("demo-dev", "Demo Dev", True), ("old", "old", False)]
+        ("demo-dev", "Demo Dev", True),
+        ("old", "old", False),
+    ]
 
 
 async def test_get_workflow_exposes_build_and_deploy_jobs(zadig, fake):
-    fake.reply(ok({"workflow_key": "demo-dev", "workflow_name": "Demo Dev", "project_key": "demo",
-                   "stages": [
-                       {"name": "approve", "jobs": [{"name": "ok", "type": "approval", "spec": {}}]},
-                       {"name": "build", "parallel": True, "jobs": [
-                           {"name": "build-svc", "type": "zadig-build",
-                            "spec": {"docker_registry_id": "r1"}}]},
-                       {"name": "deploy", "jobs": [
-                           {"name": "deploy-dev", "type": "zadig-deploy",
-                            "spec": {"env": "dev", "source": "fromjob"}}]}]}))
+    fake.reply(
+        ok(
+            {
+                "workflow_key": "demo-dev",
+                "workflow_name": "Demo Dev",
+                "project_key": "demo",
+                "stages": [
+                    {"name": "approve", "jobs": [{"name": "ok", "type": "approval", "spec": {}}]},
+                    {
+                        "name": "build",
+                        "parallel": True,
+                        "jobs": [
+                            {
+                                "name": "build-svc",
+                                "type": "zadig-build",
+                                "spec": {"docker_registry_id": "r1"},
+                            }
+                        ],
+                    },
+                    {
+                        "name": "deploy",
+                        "jobs": [
+                            {
+                                "name": "deploy-dev",
+                                "type": "zadig-deploy",
+                                "spec": {"env": "dev", "source": "fromjob"},
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+    )
 
     wf = await zadig.get_workflow("demo-dev", "demo")
 
     assert fake.last.url.path == "/openapi/workflows/custom/demo-dev/detail"
     assert dict(fake.last.url.params) == {"projectKey": "demo"}
-    assert wf.jobs == (("approve", "ok", "approval"), ("build", "build-svc", "zadig-build"),
-                       ("deploy", "deploy-dev", "zadig-deploy"))
-    assert (wf.build_job_name, wf.deploy_job_name, wf.deploy_env) == ("build-svc", "deploy-dev", "dev")
+    assert wf.jobs == (
+        ("approve", "ok", "approval"),
+        ("build", "build-svc", "zadig-build"),
+        ("deploy", "deploy-dev", "zadig-deploy"),
+    )
+    assert (wf.build_job_name, wf.deploy_job_name, wf.deploy_env) == (
+        "build-svc",
+        "deploy-dev",
+        "dev",
+    )
 
 
 async def test_workflow_without_deploy_job_has_no_deploy_job_name(zadig, fake):
@@ -236,33 +371,66 @@ async def test_workflow_without_deploy_job_has_no_deploy_job_name(zadig, fake):
 
 
 async def test_list_environments_reads_bare_array_and_env_name_alias(zadig, fake):
-    fake.reply(ok([{"envName": "开发环境", "env_key": "dev", "production": False, "status": "running"},
-                   {"env_key": "prod", "production": True, "status": "unstable"}]))
+    fake.reply(
+        ok(
+            [
+                {"envName": "开发环境", "env_key": "dev", "production": False, "status": "running"},
+                {"env_key": "prod", "production": True, "status": "unstable"},
+            ]
+        )
+    )
 
     envs = await zadig.list_environments("demo")
 
     assert fake.last.url.path == "/openapi/environments"
     assert dict(fake.last.url.params) == {"projectKey": "demo"}
     assert [(e.key, e.alias, e.production, e.status) for e in envs] == [
-        ("dev", "开发环境", False, "running"), ("prod", "", True, "unstable")]
+        ("dev", "开发环境", False, "running"),
+        ("prod", "", True, "unstable"),
+    ]
 
 
 async def test_list_services_takes_modules_from_containers(zadig, fake):
-    fake.reply(ok([{"service_name": "order-service", "source": "gitlab", "type": "k8s",
-                    "containers": [{"name": "order", "image": "x", "image_name": "order"},
-                                   {"name": "order-sidecar", "image": "y"}]}]))
+    fake.reply(
+        ok(
+            [
+                {
+                    "service_name": "order-service",
+                    "source": "gitlab",
+                    "type": "k8s",
+                    "containers": [
+                        {"name": "order", "image": "x", "image_name": "order"},
+                        {"name": "order-sidecar", "image": "y"},
+                    ],
+                }
+            ]
+        )
+    )
 
     services = await zadig.list_services("demo")
 
     assert fake.last.url.path == "/openapi/service/yaml/services"
     assert dict(fake.last.url.params) == {"projectKey": "demo"}
     assert [(s.name, s.modules, s.type) for s in services] == [
-        ("order-service", ("order", "order-sidecar"), "k8s")]
+        ("order-service", ("order", "order-sidecar"), "k8s")
+    ]
 
 
 async def test_list_registries_builds_the_exact_registry_string(zadig, fake):
-    fake.reply(ok([{"registry_id": "r1", "address": "https://harbor.example.com", "provider": "harbor",
-                    "region": "", "namespace": "library", "is_default": True}]))
+    fake.reply(
+        ok(
+            [
+                {
+                    "registry_id": "r1",
+                    "address": "https://harbor.example.com",
+                    "provider": "harbor",
+                    "region": "",
+                    "namespace": "library",
+                    "is_default": True,
+                }
+            ]
+        )
+    )
 
     [registry] = await zadig.list_registries()
 
@@ -274,7 +442,9 @@ async def test_list_registries_builds_the_exact_registry_string(zadig, fake):
 
 async def test_base_url_path_prefix_is_kept(fake):
     fake.reply(ok([]))
-    async with ZadigClient(BASE + "/zadig/", TOKEN, transport=httpx.MockTransport(fake.handle)) as c:
+    async with ZadigClient(
+        BASE + "/zadig/", TOKEN, transport=httpx.MockTransport(fake.handle)
+    ) as c:
         await c.list_registries()
     assert fake.last.url.path == "/zadig/openapi/system/registry"
 
@@ -293,18 +463,42 @@ async def test_auth_failures_with_empty_body(zadig, fake, status):
 
 
 async def test_unknown_workflow_6542_is_not_found(zadig, fake):
-    fake.reply(httpx.Response(400, json={"type": "error", "message": "查询workflow失败", "code": 6542,
-                                         "description": "mongo: no documents in result", "extra": {}}))
+    fake.reply(
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "查询workflow失败",
+                "code": 6542,
+                "description": "mongo: no documents in result",
+                "extra": {},
+            },
+        )
+    )
     with pytest.raises(ZadigNotFound) as caught:
         await zadig.trigger_deploy(deploy_request())
     err = caught.value
     assert (err.code, err.message, err.description, err.status_code) == (
-        6542, "查询workflow失败", "mongo: no documents in result", 400)
+        6542,
+        "查询workflow失败",
+        "mongo: no documents in result",
+        400,
+    )
 
 
 async def test_other_6xxx_error_is_api_error_not_not_found(zadig, fake):
-    fake.reply(httpx.Response(400, json={"type": "error", "message": "创建工作流任务失败", "code": 6160,
-                                         "description": "workflow is disabled", "extra": {}}))
+    fake.reply(
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "创建工作流任务失败",
+                "code": 6160,
+                "description": "workflow is disabled",
+                "extra": {},
+            },
+        )
+    )
     with pytest.raises(ZadigAPIError) as caught:
         await zadig.trigger_deploy(deploy_request())
     assert not isinstance(caught.value, ZadigNotFound)
@@ -312,9 +506,18 @@ async def test_other_6xxx_error_is_api_error_not_not_found(zadig, fake):
 
 
 async def test_cancel_of_passed_task_is_already_finished(zadig, fake):
-    fake.reply(httpx.Response(400, json={"type": "error", "message": "取消工作流任务失败", "code": 6163,
-                                         "description": "task: demo-dev:42 is passed, cannot cancel",
-                                         "extra": {}}))
+    fake.reply(
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "取消工作流任务失败",
+                "code": 6163,
+                "description": "task: demo-dev:42 is passed, cannot cancel",
+                "extra": {},
+            },
+        )
+    )
     with pytest.raises(ZadigAPIError) as caught:
         await zadig.cancel_task("demo-dev", 42)
     assert caught.value.is_already_finished
@@ -323,8 +526,18 @@ async def test_cancel_of_passed_task_is_already_finished(zadig, fake):
 
 
 async def test_cancel_of_unknown_task_is_not_found_not_finished(zadig, fake):
-    fake.reply(httpx.Response(400, json={"type": "error", "message": "取消工作流任务失败", "code": 6163,
-                                         "description": "mongo: no documents in result", "extra": {}}))
+    fake.reply(
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "取消工作流任务失败",
+                "code": 6163,
+                "description": "mongo: no documents in result",
+                "extra": {},
+            },
+        )
+    )
     with pytest.raises(ZadigNotFound) as caught:
         await zadig.cancel_task("demo-dev", 999)
     assert not caught.value.is_already_finished
@@ -347,8 +560,13 @@ async def test_bind_failure_400_with_empty_body(zadig, fake):
 
 
 async def test_unknown_path_404_text_plain_is_not_found(zadig, fake):
-    fake.reply(httpx.Response(404, text="Invalid path: /openapi/workflows/custom/x/detail",
-                              headers={"Content-Type": "text/plain"}))
+    fake.reply(
+        httpx.Response(
+            404,
+            text="Invalid path: /openapi/workflows/custom/x/detail",
+            headers={"Content-Type": "text/plain"},
+        )
+    )
     with pytest.raises(ZadigNotFound) as caught:
         await zadig.get_workflow("x", "demo")
     assert caught.value.code == 404 and "Invalid path" in caught.value.description
@@ -383,16 +601,27 @@ async def test_read_timeout_is_zadig_timeout(zadig, fake):
 
 
 async def test_get_is_retried_then_succeeds(zadig, fake):
-    fake.reply(httpx.Response(503, text="upstream connect error"), httpx.ConnectError("reset"),
-               ok({"task_id": 1, "workflow_key": "demo-dev", "project_key": "demo", "status": "running"}))
+    fake.reply(
+        httpx.Response(503, text="upstream connect error"),
+        httpx.ConnectError("reset"),
+        ok({"task_id": 1, "workflow_key": "demo-dev", "project_key": "demo", "status": "running"}),
+    )
     task = await zadig.get_task("demo-dev", 1)
     assert task.is_running
     assert len(fake.requests) == 3
 
 
 async def test_plain_internal_error_is_api_error_after_retries(zadig, fake):
-    fake.reply(httpx.Response(500, json={"message": "Internal Error: ", "code": 500,
-                                         "description": "failed to list registries"}))
+    fake.reply(
+        httpx.Response(
+            500,
+            json={
+                "message": "Internal Error: ",
+                "code": 500,
+                "description": "failed to list registries",
+            },
+        )
+    )
     with pytest.raises(ZadigAPIError) as caught:
         await zadig.list_registries()
     assert type(caught.value) is ZadigAPIError
@@ -402,18 +631,32 @@ async def test_plain_internal_error_is_api_error_after_retries(zadig, fake):
 
 async def test_no_retries_when_read_retries_is_zero(fake):
     fake.reply(httpx.ConnectError("refused"))
-    async with ZadigClient(BASE, TOKEN, read_retries=0, transport=httpx.MockTransport(fake.handle)) as c:
+    async with ZadigClient(
+        BASE, TOKEN, read_retries=0, transport=httpx.MockTransport(fake.handle)
+    ) as c:
         with pytest.raises(ZadigUnavailable):
             await c.list_registries()
     assert len(fake.requests) == 1
 
 
-@pytest.mark.parametrize("reply, expected", [
-    (httpx.Response(502, text="Bad Gateway"), ZadigUnavailable),
-    (httpx.ReadTimeout("timed out"), ZadigTimeout),
-    (httpx.Response(500, json={"message": "Internal Error: ", "code": 500,
-                               "description": "didn't find the specified image registry"}), ZadigAPIError),
-])
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        (httpx.Response(502, text="Bad Gateway"), ZadigUnavailable),
+        (httpx.ReadTimeout("timed out"), ZadigTimeout),
+        (
+            httpx.Response(
+                500,
+                json={
+                    "message": "Internal Error: ",
+                    "code": 500,
+                    "description": "didn't find the specified image registry",
+                },
+            ),
+            ZadigAPIError,
+        ),
+    ],
+)
 async def test_trigger_is_never_retried(zadig, fake, reply, expected):
     fake.reply(reply, ok({"project_name": "demo", "workflow_name": "demo-dev", "task_id": 2}))
     with pytest.raises(expected):
@@ -428,16 +671,27 @@ async def test_cancel_is_never_retried(zadig, fake):
     assert len(fake.requests) == 1
 
 
-@pytest.mark.parametrize("reply", [
-    httpx.Response(401),
-    httpx.Response(403, json={"reason": "mfa_verification_required"}),
-    httpx.Response(400, json={"type": "error", "message": "Bad Request", "code": 400,
-                              "description": f"token {TOKEN} is malformed", "extra": {}}),
-    httpx.Response(500, text=f"panic: bad header Bearer {TOKEN}"),
-    httpx.Response(200, text=f"not json {TOKEN}"),
-    httpx.ConnectError(f"refused for Bearer {TOKEN}"),
-    httpx.ConnectTimeout("timed out"),
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(401),
+        httpx.Response(403, json={"reason": "mfa_verification_required"}),
+        httpx.Response(
+            400,
+            json={
+                "type": "error",
+                "message": "Bad Request",
+                "code": 400,
+                "description": f"token {TOKEN} is malformed",
+                "extra": {},
+            },
+        ),
+        httpx.Response(500, text=f"panic: bad header Bearer {TOKEN}"),
+        httpx.Response(200, text=f"not json {TOKEN}"),
+        httpx.ConnectError(f"refused for Bearer {TOKEN}"),
+        httpx.ConnectTimeout("timed out"),
+    ],
+)
 async def test_token_never_appears_in_errors(zadig, fake, reply):
     fake.reply(reply)
     with pytest.raises(ZadigError) as caught:
@@ -460,22 +714,61 @@ def test_constructor_rejects_unusable_settings_without_echoing_the_token():
 
 # Reference §3.2, trimmed to the fields the model reads plus some it must ignore.
 TASK_SAMPLE = {
-    "task_id": 42, "workflow_key": "build-deploy", "workflow_name": "Build & Deploy",
+    "task_id": 42,
+    "workflow_key": "build-deploy",
+    "workflow_name": "Build & Deploy",
     "params": [{"name": "RELEASE_NOTE", "type": "string", "value": "from chatops"}],
-    "status": "running", "reverted": False, "remark": "", "task_creator": "alice",
-    "create_time": 1724300000, "start_time": 1724300001,
+    "status": "running",
+    "reverted": False,
+    "remark": "",
+    "task_creator": "alice",
+    "create_time": 1724300000,
+    "start_time": 1724300001,
     "stages": [
-        {"name": "build", "status": "passed", "start_time": 1724300001, "end_time": 1724300100,
-         "parallel": True, "manual_exec": None, "error": "",
-         "jobs": [{"name": "a-myapp-1-build-myapps", "key": "k", "display_name": "build",
-                   "origin_name": "build", "type": "zadig-build", "status": "passed",
-                   "start_time": 1724300001, "end_time": 1724300100, "cost_seconds": 99, "error": "",
-                   "spec": {"image": "harbor.example.com/library/svc-a:20240822-42-feature-x"}}]},
-        {"name": "deploy", "status": "running", "start_time": 1724300100, "parallel": False,
-         "manual_exec": None, "error": "",
-         "jobs": [{"name": "deploy-job-task", "type": "zadig-deploy", "status": "running",
-                   "spec": {"env": "dev"}}]}],
-    "project_key": "demo", "is_restart": False, "debug": False,
+        {
+            "name": "build",
+            "status": "passed",
+            "start_time": 1724300001,
+            "end_time": 1724300100,
+            "parallel": True,
+            "manual_exec": None,
+            "error": "",
+            "jobs": [
+                {
+                    "name": "a-myapp-1-build-myapps",
+                    "key": "k",
+                    "display_name": "build",
+                    "origin_name": "build",
+                    "type": "zadig-build",
+                    "status": "passed",
+                    "start_time": 1724300001,
+                    "end_time": 1724300100,
+                    "cost_seconds": 99,
+                    "error": "",
+                    "spec": {"image": "harbor.example.com/library/svc-a:20240822-42-feature-x"},
+                }
+            ],
+        },
+        {
+            "name": "deploy",
+            "status": "running",
+            "start_time": 1724300100,
+            "parallel": False,
+            "manual_exec": None,
+            "error": "",
+            "jobs": [
+                {
+                    "name": "deploy-job-task",
+                    "type": "zadig-deploy",
+                    "status": "running",
+                    "spec": {"env": "dev"},
+                }
+            ],
+        },
+    ],
+    "project_key": "demo",
+    "is_restart": False,
+    "debug": False,
 }
 
 
@@ -483,9 +776,17 @@ def test_task_from_reference_sample_while_running():
     task = Task.from_api(TASK_SAMPLE)
 
     assert (task.task_id, task.workflow_key, task.workflow_name, task.project_key) == (
-        42, "build-deploy", "Build & Deploy", "demo")
+        42,
+        "build-deploy",
+        "Build & Deploy",
+        "demo",
+    )
     assert (task.status, task.task_creator, task.create_time, task.start_time) == (
-        "running", "alice", 1724300000, 1724300001)
+        "running",
+        "alice",
+        1724300000,
+        1724300001,
+    )
     assert task.end_time is None and task.error == ""  # omitted (omitempty)
     assert task.is_running and not task.is_terminal
     assert task.duration_seconds is None and task.failed_stage is None
@@ -509,15 +810,26 @@ def test_task_from_reference_sample_after_failure():
 
 
 def test_task_with_every_omitempty_field_missing():
-    task = Task.from_api({"task_id": 3, "workflow_key": "wf", "workflow_name": "WF", "project_key": "p"})
+    task = Task.from_api(
+        {"task_id": 3, "workflow_key": "wf", "workflow_name": "WF", "project_key": "p"}
+    )
     assert (task.status, task.task_creator, task.create_time, task.stages) == ("", "", None, ())
     assert not task.is_terminal and task.failed_stage is None
 
 
 def test_task_from_pre_1_18_keys():
-    task = Task.from_api({"task_id": 5, "workflow_name": "build-deploy",
-                          "workflow_display_name": "Build & Deploy", "project_name": "demo",
-                          "status": "cancelled"})
+    task = Task.from_api(
+        {
+            "task_id": 5,
+            "workflow_name": "build-deploy",
+            "workflow_display_name": "Build & Deploy",
+            "project_name": "demo",
+            "status": "cancelled",
+        }
+    )
     assert (task.workflow_key, task.workflow_name, task.project_key) == (
-        "build-deploy", "Build & Deploy", "demo")
+        "build-deploy",
+        "Build & Deploy",
+        "demo",
+    )
     assert task.is_terminal
