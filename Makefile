@@ -43,8 +43,9 @@ lint: setup
 types: setup
 	$(VENV)/bin/mypy
 
+## validate: rasa data validate, failing on warnings (scripts/validate_data.py says which one it accepts)
 validate: setup
-	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
+	$(PY) scripts/validate_data.py
 
 unit: setup
 	$(PY) -m pytest -q -m "not e2e"

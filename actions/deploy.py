@@ -10,16 +10,10 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import (
-    choice_buttons,
-    conversation_id,
-    first_value,
-    reply_target,
-    runtime,
-    task_ref,
-)
-from chatops.formatting import explain_zadig_error
-from chatops.zadig.errors import ZadigError, ZadigNotFound
+from actions.common import choice_buttons, conversation_id, first_value, reply_target, runtime
+from chatops import replies
+from chatops.tasks import task_ref
+from chatops.zadig.errors import ZadigError
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +26,9 @@ def reset_form_slots() -> List[EventType]:
 
 def valid_branch(branch: Optional[str]) -> bool:
     """A git ref name Zadig can check out: no whitespace, no leading '-'."""
-    return bool(branch) and not any(ch.isspace() for ch in branch) and not branch.startswith("-")
-
-
-def environment_choices() -> str:
-    envs = runtime().catalog.environments.values()
-    return " / ".join(f"{e.key}（{e.label}）" for e in envs)
+    if not branch:
+        return False
+    return not any(ch.isspace() for ch in branch) and not branch.startswith("-")
 
 
 class ValidateDeployForm(FormValidationAction):
@@ -79,19 +70,18 @@ class ValidateDeployForm(FormValidationAction):
         if service is not None:
             return {"service": service.name}
         close = catalog.suggest_services(wanted or "")
-        hint = f"，是要 {' / '.join(close)} 吗？" if close else "。"
-        dispatcher.utter_message(text=f"没有找到 {wanted}{hint}")
+        dispatcher.utter_message(text=replies.unknown_service(wanted, close))
         return {"service": None}
 
     async def validate_environment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         wanted = first_value(value)
-        env = runtime().catalog.environment(wanted)
+        catalog = runtime().catalog
+        env = catalog.environment(wanted)
         if env is None:
-            close = runtime().catalog.suggest_environments(wanted or "")
-            hint = f"，是要 {' / '.join(close)} 吗？" if close else "。"
-            dispatcher.utter_message(text=f"没有 {wanted} 这个环境{hint}")
+            close = catalog.suggest_environments(wanted or "")
+            dispatcher.utter_message(text=replies.unknown_environment(wanted, close))
             return {"environment": None}
         # A confirmation given for another environment does not carry over.
         return {"environment": env.key, "confirmed": None}
@@ -101,7 +91,7 @@ class ValidateDeployForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         branch = first_value(value)
         if not valid_branch(branch):
-            dispatcher.utter_message(text=f"分支名 {branch!r} 不合法，我会用环境的默认分支。")
+            dispatcher.utter_message(text=replies.invalid_branch(branch))
             return {"branch": None}
         return {"branch": branch}
 
@@ -119,11 +109,10 @@ class ActionAskService(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Ask which service, offering every catalog service as a one-tap choice."""
-        services = runtime().catalog.services.values()
-        names = " / ".join(f"{s.name}（{s.label}）" for s in services)
+        services = list(runtime().catalog.services.values())
         dispatcher.utter_message(
-            text=f"发布哪个服务？可选：{names}",
-            buttons=choice_buttons([(f"{s.name}（{s.label}）", s.name) for s in services]),
+            text=replies.ask_service(services),
+            buttons=choice_buttons([(replies.service_choice(s), s.name) for s in services]),
         )
         return []
 
@@ -136,10 +125,10 @@ class ActionAskEnvironment(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Ask which environment, listing the catalog's environments."""
-        envs = runtime().catalog.environments.values()
+        envs = list(runtime().catalog.environments.values())
         dispatcher.utter_message(
-            text=f"发布到哪个环境？可选：{environment_choices()}",
-            buttons=choice_buttons([(f"{e.key}（{e.label}）", e.key) for e in envs]),
+            text=replies.ask_environment(envs),
+            buttons=choice_buttons([(replies.environment_choice(e), e.key) for e in envs]),
         )
         return []
 
@@ -152,21 +141,15 @@ class ActionAskConfirmed(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Summarise a production deploy and ask for an explicit yes."""
-        plan = runtime().catalog.plan(
+        catalog = runtime().catalog
+        plan = catalog.plan(
             first_value(tracker.get_slot("service")) or "",
             first_value(tracker.get_slot("environment")) or "",
             first_value(tracker.get_slot("branch")),
         )
-        env = runtime().catalog.environment(plan.env_name)
+        env = catalog.environment(plan.env_name)
         dispatcher.utter_message(
-            text=(
-                f"⚠️ 这是生产环境发布，请确认：\n"
-                f"- 服务：{plan.service_name}\n"
-                f"- 环境：{plan.env_name}（{env.label if env else plan.env_name}）\n"
-                f"- 工作流：{plan.workflow_key}\n"
-                f"- 分支：{plan.branch}\n"
-                f"回复“确认”开始发布，回复“不发了”放弃。"
-            ),
+            text=replies.confirm_production(plan, env.label if env else plan.env_name),
             buttons=choice_buttons([("确认发布", "确认"), ("不发了", "不发了")]),
         )
         return []
@@ -182,10 +165,9 @@ class ActionSubmitDeploy(Action):
         """Trigger the catalog's workflow, reply with the task, and register the follow-up."""
         rt = runtime()
         service = first_value(tracker.get_slot("service"))
-        environment = first_value(tracker.get_slot("environment"))
-        env = rt.catalog.environment(environment)
+        env = rt.catalog.environment(first_value(tracker.get_slot("environment")))
         if service is None or env is None:
-            dispatcher.utter_message(text="发布信息不完整，没有触发任何任务。")
+            dispatcher.utter_message(response="utter_deploy_incomplete")
             return reset_form_slots()
         if env.production and tracker.get_slot("confirmed") is not True:
             dispatcher.utter_message(response="utter_deploy_stopped")
@@ -193,19 +175,14 @@ class ActionSubmitDeploy(Action):
 
         branch = first_value(tracker.get_slot("branch"))
         if branch is not None and not valid_branch(branch):
-            dispatcher.utter_message(
-                text=f"分支名 {branch!r} 不合法，改用 {env.key} 的默认分支 {env.branch}。"
-            )
+            dispatcher.utter_message(text=replies.invalid_branch_replaced(branch, env))
             branch = None
         plan = rt.catalog.plan(service, env.key, branch)
         try:
             task = await rt.zadig.trigger_deploy(plan)
         except ZadigError as exc:
             logger.warning("trigger %s failed: %s", plan.workflow_key, exc)
-            text = explain_zadig_error(exc, "触发发布", changes_state=True)
-            if isinstance(exc, ZadigNotFound):
-                text += f"（{plan.env_name} 对应的工作流是 {plan.workflow_key}）"
-            dispatcher.utter_message(text=text)
+            dispatcher.utter_message(text=replies.trigger_failed(exc, plan))
             return reset_form_slots()
 
         target = reply_target(tracker)
@@ -219,17 +196,9 @@ class ActionSubmitDeploy(Action):
             conversation_id=conversation_id(tracker),
             target=target,
         )
-        promise = (
-            "任务结束后我会在这里告诉你结果。"
-            if target
-            else "这个渠道收不到自动通知，可以随时问我“刚才的发布怎么样了”。"
-        )
+        link = rt.task_link(task.workflow_key, task.task_id)
         dispatcher.utter_message(
-            text=(
-                f"🚀 已开始发布 {plan.service_name} → {plan.env_name}（分支 {plan.branch}）\n"
-                f"任务：{task.workflow_key} #{task.task_id}\n"
-                f"详情：{rt.task_link(task.workflow_key, task.task_id)}\n{promise}"
-            )
+            text=replies.deploy_started(plan, task, link, will_follow_up=target is not None)
         )
         return [
             *reset_form_slots(),

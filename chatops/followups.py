@@ -15,7 +15,8 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, Optional
 
-from chatops.formatting import describe_result, duration_text, task_url
+from chatops import replies
+from chatops.replies import describe_result, task_url
 from chatops.state import Followup, FollowupStore
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import ZadigError, ZadigNotFound
@@ -40,6 +41,7 @@ class FollowupWorker:
         tick: float = 1.0,
         max_age: float = 6 * 3600,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.zadig = zadig
@@ -50,6 +52,7 @@ class FollowupWorker:
         self.tick = tick
         self.max_age = max_age
         self.clock = clock
+        self.sleep = sleep
         self._task: Optional["asyncio.Task[None]"] = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -78,7 +81,7 @@ class FollowupWorker:
                 raise
             except Exception:  # keep the loop alive whatever one row does
                 logger.exception("follow-up round failed")
-            await asyncio.sleep(self.tick)
+            await self.sleep(self.tick)
 
     # -- one polling round -----------------------------------------------------------------
 
@@ -148,10 +151,8 @@ class FollowupWorker:
         if not self.store.claim(followup.id):
             return 0
         link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
-        text = (
-            f"ℹ️ {followup.workflow_key} #{followup.task_id} 已经运行超过 "
-            f"{duration_text(self.max_age)} 还没有结束，我不再自动跟踪，"
-            f"可以随时问我“任务 {followup.task_id} 怎么样了”。\n详情：{link}"
+        text = replies.stopped_following(
+            followup.workflow_key, followup.task_id, self.max_age, link
         )
         return await self._deliver(followup, text, "abandoned")
 

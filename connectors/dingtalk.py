@@ -8,7 +8,7 @@ JSON here, signed the same way, so both modes share this one code path.
 
 Every request is verified before anything else; the reply is an immediate ``200`` and the
 bot's answers go out through the message's ``sessionWebhook`` (or DingTalk's OpenAPI once that
-expired) via the bridge's paced queue.
+expired) via the runtime's paced queue (`chatops.runtime.ServerRuntime`).
 
 Conversation key: Rasa's ``sender_id`` is ``<conversationId>:<userId>``. In a group every
 member gets their own tracker, so two people answering the bot at the same time never fill
@@ -30,34 +30,18 @@ from sanic.response import HTTPResponse
 from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message
 from chatops.dingtalk.messages import choices_markdown, text_message
 from chatops.dingtalk.signing import SignatureError, verify_request
-from connectors.bridge import Bridge, get_bridge, register_bridge_listeners
+from chatops.replies import EMPTY_TEXT, ONLY_TEXT, PROCESSING_FAILED
+from chatops.runtime import ServerRuntime, server_runtime
+from connectors.runtime import RuntimeFactory, register_runtime_listeners
 
 logger = logging.getLogger(__name__)
 
-ONLY_TEXT = "目前只支持文字消息，请直接打字告诉我要做什么，比如“把订单服务发到测试环境”。"
-EMPTY_TEXT = "在的！说“帮助”看看我能做什么。"
-PROCESSING_FAILED = "处理这条消息时出错了，什么都没有执行，请稍后再试。"
 # DingTalk takes the HTTP body as a synchronous reply; "empty" means "nothing to say here".
 ACK = {"msgtype": "empty"}
 
 
 def sender_key(message: InboundMessage) -> str:
     return f"{message.conversation_id}:{message.user_id}"
-
-
-def metadata_for(message: InboundMessage) -> Dict[str, Any]:
-    """What actions may read from ``tracker.latest_message['metadata']['dingtalk']``."""
-    return {
-        "dingtalk": {
-            "msg_id": message.msg_id,
-            "conversation_id": message.conversation_id,
-            "conversation_title": message.conversation_title,
-            "is_group": message.is_group,
-            "user_id": message.user_id,
-            "nick": message.sender_nick,
-            "target": message.reply_target().to_dict(),
-        }
-    }
 
 
 class DingTalkOutput(OutputChannel):
@@ -67,8 +51,8 @@ class DingTalkOutput(OutputChannel):
     def name(cls) -> Text:
         return "dingtalk"
 
-    def __init__(self, bridge: Bridge, target: ReplyTarget) -> None:
-        self.bridge = bridge
+    def __init__(self, runtime: ServerRuntime, target: ReplyTarget) -> None:
+        self.runtime = runtime
         self.target = target
 
     @property
@@ -78,7 +62,7 @@ class DingTalkOutput(OutputChannel):
     async def _queue(self, message: Dict[str, Any]) -> None:
         # Not awaited to completion: a throttled robot (130101) must not stall the dialogue;
         # the queue keeps the order and retries with backoff.
-        await self.bridge.queue.put(self.target, message)
+        await self.runtime.queue.put(self.target, message)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._queue(text_message(text, self.mentions))
@@ -126,26 +110,17 @@ class DingTalkInput(InputChannel):
         # Configuration comes from the environment (chatops.settings), not from this file.
         return cls()
 
-    def __init__(self, bridge_factory: Callable[[], Bridge] = get_bridge) -> None:
-        self.bridge_factory = bridge_factory
-        self._background: Set[asyncio.Task] = set()
+    def __init__(self, runtime: RuntimeFactory = server_runtime.get) -> None:
+        self.runtime = runtime
+        self._background: Set["asyncio.Task[None]"] = set()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("dingtalk_webhook", __name__)
-        register_bridge_listeners(bp, self.bridge_factory)
+        register_runtime_listeners(bp, self.runtime)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            bridge = self.bridge_factory()
-            return response.json(
-                {
-                    "status": "ok",
-                    "channel": "dingtalk",
-                    "mode": bridge.settings.dingtalk_mode,
-                    "pending_followups": len(bridge.store.pending()),
-                    "queued_replies": len(bridge.queue.pending()),
-                }
-            )
+            return response.json({"status": "ok", "channel": "dingtalk", **self.runtime().health()})
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -156,12 +131,12 @@ class DingTalkInput(InputChannel):
     async def handle(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> HTTPResponse:
-        bridge = self.bridge_factory()
+        runtime = self.runtime()
         try:
             verify_request(
                 request.headers.get("timestamp"),
                 request.headers.get("sign"),
-                bridge.settings.dingtalk_app_secret,
+                runtime.settings.dingtalk_app_secret,
             )
         except SignatureError as exc:
             logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
@@ -171,11 +146,11 @@ class DingTalkInput(InputChannel):
         except MalformedMessage as exc:
             return response.json({"error": "malformed message", "detail": str(exc)}, status=400)
 
-        if not bridge.seen.first_time(message.msg_id):
+        if not runtime.seen.first_time(message.msg_id):
             logger.info("ignored re-delivered DingTalk message %s", message.msg_id)
             return response.json({**ACK, "duplicate": True})
 
-        output = DingTalkOutput(bridge, message.reply_target())
+        output = DingTalkOutput(runtime, message.reply_target())
         if not message.supported:
             await output.send_text_message(message.user_id, ONLY_TEXT)
             return response.json(ACK)
@@ -189,7 +164,7 @@ class DingTalkInput(InputChannel):
             sender_key(message),
             input_channel=self.name(),
             message_id=message.msg_id,
-            metadata=metadata_for(message),
+            metadata=message.context().to_metadata(),
         )
         # Acknowledge at once; DingTalk does not wait for the dialogue.
         task = asyncio.get_event_loop().create_task(

@@ -19,7 +19,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.bridge import Bridge, get_bridge, register_bridge_listeners
+from chatops.runtime import server_runtime
+from connectors.runtime import RuntimeFactory, register_runtime_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +37,16 @@ class ZadigWebhookInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ZadigWebhookInput":
         return cls()
 
-    def __init__(self, bridge_factory: Callable[[], Bridge] = get_bridge) -> None:
-        self.bridge_factory = bridge_factory
+    def __init__(self, runtime: RuntimeFactory = server_runtime.get) -> None:
+        self.runtime = runtime
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("zadig_webhook", __name__)
-        register_bridge_listeners(bp, self.bridge_factory)
+        register_runtime_listeners(bp, self.runtime)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
-            enabled = bool(self.bridge_factory().settings.zadig_webhook_token)
+            enabled = bool(self.runtime().settings.zadig_webhook_token)
             return response.json({"status": "ok", "channel": "zadig", "enabled": enabled})
 
         @bp.route("/webhook", methods=["POST"])
@@ -55,8 +56,8 @@ class ZadigWebhookInput(InputChannel):
         return bp
 
     async def handle(self, request: Request) -> HTTPResponse:
-        bridge = self.bridge_factory()
-        expected = bridge.settings.zadig_webhook_token
+        runtime = self.runtime()
+        expected = runtime.settings.zadig_webhook_token
         if not expected:
             return response.json(
                 {"error": "webhook notifications are not enabled (set ZADIG_WEBHOOK_TOKEN)"},
@@ -75,5 +76,5 @@ class ZadigWebhookInput(InputChannel):
             return response.json({"error": "body is not a JSON object"}, status=400)
         if event not in ACCEPTED_EVENTS and payload.get("event") not in ACCEPTED_EVENTS:
             return response.json({"message": "ignored", "event": event})
-        completed = await bridge.followups.on_webhook(payload)
+        completed = await runtime.followups.on_webhook(payload)
         return response.json({"message": "success", "completed": completed})

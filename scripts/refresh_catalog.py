@@ -41,7 +41,7 @@ from chatops.catalog import (
     parse_catalog,
 )
 from chatops.settings import Settings, SettingsError, get_settings
-from chatops.zadig.client import ZadigClient
+from chatops.zadig.client import RETRY_DELAY_SECONDS, ZadigClient
 from chatops.zadig.errors import ZadigAuthError, ZadigError, ZadigUnavailable
 from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
 
@@ -345,6 +345,7 @@ async def refresh(
     *,
     dry_run: bool = False,
     transport: Optional[httpx.AsyncBaseTransport] = None,
+    retry_delay: float = RETRY_DELAY_SECONDS,
     out: Callable[[str], None] = print,
     err: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> int:
@@ -355,11 +356,8 @@ async def refresh(
         err(f"error: {exc}")
         return 1
     try:
-        async with ZadigClient(
-            settings.zadig_base_url,
-            settings.zadig_token,
-            timeout=settings.zadig_timeout,
-            transport=transport,
+        async with ZadigClient.from_settings(
+            settings, transport=transport, retry_delay=retry_delay
         ) as zadig:
             discovered = await discover(zadig, catalog.project_key)
     except ZadigError as exc:
@@ -421,6 +419,7 @@ def main(
     *,
     settings: Optional[Settings] = None,
     transport: Optional[httpx.AsyncBaseTransport] = None,
+    retry_delay: float = RETRY_DELAY_SECONDS,
 ) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.refresh_catalog", description=(__doc__ or "").splitlines()[0]
@@ -444,7 +443,9 @@ def main(
             print(f"error: {exc}", file=sys.stderr)
             return 1
     path = args.catalog or settings.catalog_path
-    return asyncio.run(refresh(path, settings, dry_run=args.dry_run, transport=transport))
+    return asyncio.run(
+        refresh(path, settings, dry_run=args.dry_run, transport=transport, retry_delay=retry_delay)
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import pytest
 
 from chatops.catalog import DEFAULT_PATH, Environment, Service, dump_catalog, load_catalog
 from chatops.settings import Settings
-from chatops.zadig import client as client_module
 from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
 from scripts.refresh_catalog import Discovered, main, merge
 
@@ -447,11 +446,6 @@ class FakeZadig:
         return [r.url.path for r in self.requests]
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "_BACKOFF_SECONDS", 0)
-
-
 @pytest.fixture
 def catalog_file(tmp_path: Path) -> Path:
     path = tmp_path / "catalog.yml"
@@ -470,7 +464,12 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def run(fake: FakeZadig, tmp_path: Path, *argv: str) -> int:
-    return main(list(argv), settings=settings(tmp_path), transport=httpx.MockTransport(fake.handle))
+    return main(
+        list(argv),
+        settings=settings(tmp_path),
+        transport=httpx.MockTransport(fake.handle),
+        retry_delay=0,  # retried reads do not pause: the tests do not wait for the back-off
+    )
 
 
 def test_command_writes_a_refreshed_catalog_that_loads(catalog_file: Path, tmp_path: Path, capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 CONVERSATION_SINGLE = "1"
 CONVERSATION_GROUP = "2"
@@ -74,6 +74,8 @@ class InboundMessage:
     robot_code: str = ""
     create_at_ms: int = 0
     is_admin: bool = False
+    sender_corp_id: str = ""
+    chatbot_corp_id: str = ""
 
     @property
     def is_group(self) -> bool:
@@ -93,6 +95,71 @@ class InboundMessage:
             session_webhook_expires_ms=self.session_webhook_expires_ms,
             robot_code=self.robot_code,
         )
+
+    def context(self) -> "DingTalkContext":
+        """What the channel hands to the actions with this message."""
+        return DingTalkContext(
+            msg_id=self.msg_id,
+            conversation_id=self.conversation_id,
+            conversation_title=self.conversation_title,
+            is_group=self.is_group,
+            user_id=self.user_id,
+            nick=self.sender_nick,
+            staff_id=self.sender_staff_id,
+            sender_corp_id=self.sender_corp_id,
+            chatbot_corp_id=self.chatbot_corp_id,
+            target=self.reply_target(),
+        )
+
+
+METADATA_KEY = "dingtalk"
+
+
+@dataclass(frozen=True)
+class DingTalkContext:
+    """Who said a message and where: attached by the DingTalk channel to every message it passes
+    to Rasa (``UserMessage.metadata``) and read back by the actions from
+    ``tracker.latest_message["metadata"]``. Defined once here for both sides."""
+
+    msg_id: str
+    conversation_id: str
+    conversation_title: str
+    is_group: bool
+    # The org userId (senderStaffId), or the encrypted senderId of someone outside the org.
+    user_id: str
+    nick: str
+    target: ReplyTarget
+    staff_id: str = ""
+    sender_corp_id: str = ""
+    chatbot_corp_id: str = ""
+
+    def to_metadata(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["target"] = self.target.to_dict()
+        return {METADATA_KEY: data}
+
+    @classmethod
+    def from_metadata(cls, metadata: Optional[Mapping[str, Any]]) -> Optional["DingTalkContext"]:
+        """The context in a message's metadata, or None when there is none (or it is unusable)."""
+        data = (metadata or {}).get(METADATA_KEY)
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            target = ReplyTarget.from_dict(data["target"])
+            return cls(
+                msg_id=str(data.get("msg_id") or ""),
+                conversation_id=str(data["conversation_id"]),
+                conversation_title=str(data.get("conversation_title") or ""),
+                is_group=bool(data["is_group"]),
+                user_id=str(data["user_id"]),
+                nick=str(data.get("nick") or ""),
+                target=target,
+                staff_id=str(data.get("staff_id") or ""),
+                sender_corp_id=str(data.get("sender_corp_id") or ""),
+                chatbot_corp_id=str(data.get("chatbot_corp_id") or ""),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def parse_message(body: Union[bytes, str, Mapping[str, Any]]) -> InboundMessage:
@@ -123,6 +190,8 @@ def parse_message(body: Union[bytes, str, Mapping[str, Any]]) -> InboundMessage:
         robot_code=_str(data.get("robotCode")),
         create_at_ms=_int(data.get("createAt")),
         is_admin=data.get("isAdmin") is True or str(data.get("isAdmin")).lower() == "true",
+        sender_corp_id=_str(data.get("senderCorpId")),
+        chatbot_corp_id=_str(data.get("chatbotCorpId")),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 from urllib.parse import quote
 
 import httpx
@@ -37,8 +37,12 @@ from chatops.zadig.models import (
     WorkflowSummary,
 )
 
+if TYPE_CHECKING:
+    from chatops.settings import Settings
+
 TASK_PATH = "/openapi/workflows/custom/task"
-_BACKOFF_SECONDS = 0.3  # doubled per retry: 0.3s, 0.6s ... a chat user is waiting
+# First pause before a read is retried, doubled per retry: 0.3 s, 0.6 s ... a chat user waits.
+RETRY_DELAY_SECONDS = 0.3
 _PROJECT_PAGE_SIZE = 50
 _GATEWAY_DOWN = (502, 503, 504)  # answered by a proxy in front of Zadig, not by Zadig
 
@@ -51,6 +55,8 @@ class ZadigClient:
         *,
         timeout: float = 10.0,
         read_retries: int = 2,
+        retry_delay: float = RETRY_DELAY_SECONDS,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -62,7 +68,26 @@ class ZadigClient:
         self._token = token
         self._timeout = httpx.Timeout(timeout)
         self._read_retries = max(0, read_retries)
+        self._retry_delay = retry_delay
+        self._sleep = sleep
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: "Settings",
+        *,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+        **kw: Any,
+    ) -> "ZadigClient":
+        """The client for the configured Zadig (base URL, token, timeout)."""
+        return cls(
+            settings.zadig_base_url,
+            settings.zadig_token,
+            timeout=settings.zadig_timeout,
+            transport=transport,
+            **kw,
+        )
 
     def __repr__(self) -> str:  # never show the token
         return f"ZadigClient({str(self._http.base_url)!r})"
@@ -265,7 +290,7 @@ class ZadigClient:
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+                await self._sleep(self._retry_delay * 2 ** (attempt - 1))
             cause: Optional[Exception] = None
             error: ZadigError
             try:

@@ -1,13 +1,14 @@
-"""Fixtures for the action tests: a fake Zadig behind httpx.MockTransport, an installed Runtime,
+"""Fixtures for the action tests: a fake Zadig behind httpx.MockTransport, an installed runtime,
 inline Trackers and a dispatcher.
 
 Everything is function-scoped: each test gets its own SQLite file, its own fake and its own
-Runtime (so the discovery cache never leaks between tests).
+runtime (so the discovery cache never leaks between tests).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -17,12 +18,8 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Runtime, use_runtime
-from chatops.catalog import load_catalog
+from chatops.runtime import ActionRuntime, action_runtime
 from chatops.settings import from_env
-from chatops.state import FollowupStore
-from chatops.zadig import client as client_module
-from chatops.zadig.client import ZadigClient
 
 TASK_PATH = "/openapi/workflows/custom/task"
 NO_DOCS = "mongo: no documents in result"
@@ -209,10 +206,14 @@ class FakeZadig:
         return httpx.Response(404, text=f"Invalid path: {call.path}")
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reads are retried with a back-off; the tests do not need to wait for it."""
-    monkeypatch.setattr(client_module, "_BACKOFF_SECONDS", 0)
+class FakeClock:
+    """A clock the test moves by hand (``clock.value += 61``); starts at the real time."""
+
+    def __init__(self) -> None:
+        self.value = time.time()
+
+    def __call__(self) -> float:
+        return self.value
 
 
 @pytest.fixture
@@ -221,22 +222,36 @@ def fake() -> FakeZadig:
 
 
 @pytest.fixture
-async def rt(tmp_path: Path, fake: FakeZadig):
-    """The Runtime the actions see: demo settings, the repo's catalog, the fake, a tmp store."""
-    db = tmp_path / "s.db"
-    runtime = Runtime(
-        settings=from_env({"CHATOPS_DB": str(db)}),
-        catalog=load_catalog(),
-        zadig=ZadigClient("http://zadig.test", "tok", transport=httpx.MockTransport(fake.handle)),
-        store=FollowupStore(db),
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def rt(tmp_path: Path, fake: FakeZadig, clock: FakeClock):
+    """The runtime the actions see: demo settings, the repo's catalog, the fake, a tmp store.
+
+    Reads are retried without a pause (the tests do not need to wait for the back-off).
+    """
+    runtime = ActionRuntime.from_settings(
+        from_env(
+            {
+                "CHATOPS_DB": str(tmp_path / "s.db"),
+                "ZADIG_BASE_URL": "http://zadig.test",
+                "ZADIG_TOKEN": "tok",
+                "ZADIG_WEB_URL": "http://127.0.0.1:7070",
+            }
+        ),
+        zadig_transport=httpx.MockTransport(fake.handle),
+        zadig_retry_delay=0,
+        clock=clock,
+        monotonic=clock,
     )
-    use_runtime(runtime)
+    action_runtime.install(runtime)
     try:
         yield runtime
     finally:
-        use_runtime(None)
-        await runtime.zadig.aclose()
-        runtime.store.close()
+        action_runtime.install(None)
+        await runtime.aclose()
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import httpx
 import pytest
 
-import actions.common
 from actions.catalog import ActionListEnvironments, ActionListServices
 
 SERVICES_PATH = "/openapi/service/yaml/services"
@@ -48,14 +45,6 @@ def environment(key, alias, status):
         "update_by": "admin",
         "update_time": 1700000000,
     }
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The monotonic clock the discovery cache reads (only actions.common sees it)."""
-    now = SimpleNamespace(value=1000.0)
-    monkeypatch.setattr(actions.common, "time", SimpleNamespace(monotonic=lambda: now.value))
-    return now
 
 
 def texts(dispatcher):

@@ -52,6 +52,11 @@ def texts(dispatcher):
     return [m["text"] for m in dispatcher.messages]
 
 
+def responses(dispatcher):
+    """The domain responses sent by name (fixed sentences live in domain.yml)."""
+    return [m["response"] for m in dispatcher.messages]
+
+
 def deploy_body(service, env, branch, workflow=None):
     """The trigger body Zadig needs for a catalog service (module = repo = name)."""
     svc = {"service_name": service, "service_module": service}
@@ -440,7 +445,7 @@ async def test_submit_with_missing_slots_sends_nothing(rt, fake, form_tracker, d
 
     assert fake.calls == []
     assert events == RESET
-    assert texts(dispatcher) == ["发布信息不完整，没有触发任何任务。"]
+    assert responses(dispatcher) == ["utter_deploy_incomplete"]
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ sanic-testing is not installed (Rasa 3.6 pins sanic 21.12, whose test client liv
 blueprints are mounted with Rasa's own `rasa.core.channels.channel.register`, as
 `rasa/core/run.py` does, so the routes are the production ones (`/webhooks/<name>/...`).
 
-DingTalk itself is `FakeDingTalk`, an `httpx.MockTransport` handler behind the bridge's sender:
+DingTalk itself is `FakeDingTalk`, an `httpx.MockTransport` handler behind the runtime's sender:
 it records every request (sessionWebhook posts, access-token calls, OpenAPI sends) and never
 touches the network. The server's after_server_start listener is not fired unless a test asks
-(it starts the process-global bridge); each test gets its own `Bridge` on a temporary SQLite
+(it starts the channel's runtime); each test gets its own `ServerRuntime` on a temporary SQLite
 file with only the reply queue started.
 """
 
@@ -27,9 +27,8 @@ import pytest
 from rasa.core.channels.channel import InputChannel, UserMessage, register
 from sanic import Sanic
 
-from chatops.dingtalk.sender import DingTalkSender, SendQueue
+from chatops.runtime import ServerRuntime
 from chatops.settings import from_env
-from connectors.bridge import Bridge
 
 SECRET = "s3cret"
 API_BASE = "http://dingtalk.test"
@@ -140,53 +139,42 @@ def dingtalk() -> FakeDingTalk:
 
 
 @pytest.fixture
-async def make_bridge(
+async def make_runtime(
     tmp_path: Path, dingtalk: FakeDingTalk
-) -> AsyncIterator[Callable[..., Bridge]]:
-    """``make_bridge(db=None, start=True, **env)``: a real Bridge whose sender talks to the fake.
+) -> AsyncIterator[Callable[..., ServerRuntime]]:
+    """``make_runtime(db=None, start=True, **env)``: a real ServerRuntime talking to the fake.
 
-    Bridges built on the same ``db`` share state, as two processes (or a restart) would.
+    Runtimes built on the same ``db`` share state, as two processes (or a restart) would.
     Only the reply queue is started; the follow-up worker runs only if a test fires the
-    server listeners (and then on the process-global bridge, see the xfail).
+    server listeners.
     """
-    built: List[Bridge] = []
+    built: List[ServerRuntime] = []
 
-    def build(db: Optional[Path] = None, start: bool = True, **env: str) -> Bridge:
+    def build(db: Optional[Path] = None, start: bool = True, **env: str) -> ServerRuntime:
         settings = from_env({**BASE_ENV, "CHATOPS_DB": str(db or tmp_path / "chatops.db"), **env})
-        bridge = Bridge(settings)
-        sender = DingTalkSender(
-            settings.dingtalk_api_base,
-            settings.dingtalk_app_key,
-            settings.dingtalk_app_secret,
-            settings.dingtalk_robot_code,
-            transport=httpx.MockTransport(dingtalk),
-            max_attempts=2,
-            sleep=_no_sleep,
+        runtime = ServerRuntime.from_settings(
+            settings,
+            dingtalk_transport=httpx.MockTransport(dingtalk),
+            reply_attempts=2,
+            reply_retry_delay=0,
         )
-        bridge.sender = sender
-        bridge.queue = SendQueue(sender)
         if start:
-            bridge.queue.start()
-        built.append(bridge)
-        return bridge
+            runtime.queue.start()
+        built.append(runtime)
+        return runtime
 
     yield build
-    for bridge in built:
-        await bridge.followups.stop()  # only ever started through the server listener
-        await bridge.queue.stop()
-        await bridge.sender.aclose()
-        await bridge.zadig.aclose()
-        bridge.seen.close()
-        bridge.store.close()
-
-
-async def _no_sleep(_: float) -> None:
-    return None
+    for runtime in built:
+        await runtime.followups.stop()  # only ever started through the server listener
+        await runtime.queue.stop()
+        await runtime.sender.aclose()
+        await runtime.zadig.aclose()
+        runtime.close()
 
 
 @pytest.fixture
-async def bridge(make_bridge: Callable[..., Bridge]) -> Bridge:
-    return make_bridge()
+async def runtime(make_runtime: Callable[..., ServerRuntime]) -> ServerRuntime:
+    return make_runtime()
 
 
 @pytest.fixture

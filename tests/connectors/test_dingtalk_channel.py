@@ -17,11 +17,8 @@ import httpx
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-import chatops.settings
-import connectors.bridge
-import connectors.dingtalk
 from chatops.dingtalk.signing import sign
-from chatops.settings import from_env
+from chatops.runtime import server_runtime
 from connectors.dingtalk import DingTalkInput, DingTalkOutput
 
 SECRET = "s3cret"  # the conftest's DINGTALK_APP_SECRET
@@ -110,8 +107,8 @@ async def settle() -> None:
 
 
 @pytest.fixture
-def channel(bridge) -> DingTalkInput:
-    return DingTalkInput(bridge_factory=lambda: bridge)
+def channel(runtime) -> DingTalkInput:
+    return DingTalkInput(runtime=lambda: runtime)
 
 
 @pytest.fixture
@@ -141,7 +138,7 @@ def reply_with(*texts: str):
 # ------------------------------------------------------------------------------ health
 
 
-async def test_health_answers_json(client, bridge):
+async def test_health_answers_json(client, runtime):
     response = await client.get("/webhooks/dingtalk/")
 
     assert response.status_code == 200
@@ -178,6 +175,9 @@ async def test_signed_group_text_becomes_a_user_message(client, agent, dingtalk)
             "is_group": True,
             "user_id": "user123",
             "nick": "张三",
+            "staff_id": "user123",
+            "sender_corp_id": body["senderCorpId"],
+            "chatbot_corp_id": body["chatbotCorpId"],
             "target": {
                 "conversation_id": CID,
                 "is_group": True,
@@ -340,14 +340,14 @@ async def test_a_redelivered_message_is_processed_once(client, agent):
     assert len(agent.messages) == 1
 
 
-async def test_duplicates_are_caught_after_a_restart(serve, make_bridge, client, bridge, agent):
+async def test_duplicates_are_caught_after_a_restart(serve, make_runtime, client, runtime, agent):
     body = group_message()
     assert (await deliver(client, body)).json() == ACK
     await agent.wait_for(1)
 
-    # A new process: new bridge and channel, same database file.
-    restarted = make_bridge(db=bridge.settings.state_db)
-    restarted_client = await serve(DingTalkInput(bridge_factory=lambda: restarted))
+    # A new process: new runtime and channel, same database file.
+    restarted = make_runtime(db=runtime.settings.state_db)
+    restarted_client = await serve(DingTalkInput(runtime=lambda: restarted))
     again = await deliver(restarted_client, body)
     other = group_message()
     fresh = await deliver(restarted_client, other)
@@ -556,27 +556,31 @@ async def test_an_expired_session_is_not_tried(client, agent, dingtalk):
 # ------------------------------------------------------------------------------ once bugs
 
 
-async def test_signature_is_checked_with_the_injected_bridges_secret(
-    monkeypatch, client, bridge, agent
-):
-    process_settings = from_env({"DINGTALK_APP_SECRET": "process-env-secret"})
-    monkeypatch.setattr(chatops.settings, "get_settings", lambda: process_settings)
+@pytest.fixture
+def process_runtime(make_runtime):
+    """A different runtime in the process-wide slot, as `rasa run` would build from its env."""
+    server_runtime.install(make_runtime(start=False, DINGTALK_APP_SECRET="process-env-secret"))
+    yield server_runtime.get()
+    server_runtime.install(None)
 
+
+async def test_signature_is_checked_with_the_injected_runtimes_secret(
+    process_runtime, client, runtime, agent
+):
     response = await deliver(
-        client, group_message(), headers=signed_headers(bridge.settings.dingtalk_app_secret)
+        client, group_message(), headers=signed_headers(runtime.settings.dingtalk_app_secret)
     )
 
     assert response.status_code == 200
 
 
-async def test_server_start_starts_the_channels_own_bridge(monkeypatch, serve, make_bridge):
-    injected = make_bridge(start=False)
-    process_bridge = make_bridge(start=False)  # what connectors.bridge.get_bridge() returns
-    monkeypatch.setattr(connectors.bridge, "_bridge", process_bridge)
+async def test_server_start_starts_the_channels_own_runtime(process_runtime, serve, make_runtime):
+    injected = make_runtime(start=False)
 
-    await serve(DingTalkInput(bridge_factory=lambda: injected), listeners=True)
+    await serve(DingTalkInput(runtime=lambda: injected), listeners=True)
 
     assert injected.started
+    assert not process_runtime.started
 
 
 async def test_external_senders_are_not_mentioned_by_their_encrypted_id(client, agent, dingtalk):

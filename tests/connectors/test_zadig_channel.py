@@ -130,14 +130,14 @@ def group_target(expires_ms: int = 32_503_680_000_000) -> Dict[str, Any]:
 
 
 @pytest.fixture
-async def hook_bridge(make_bridge):
-    return make_bridge(ZADIG_WEBHOOK_TOKEN=HOOK_TOKEN)
+async def hook_runtime(make_runtime):
+    return make_runtime(ZADIG_WEBHOOK_TOKEN=HOOK_TOKEN)
 
 
 @pytest.fixture
-def store(hook_bridge) -> Iterator[FollowupStore]:
+def store(hook_runtime) -> Iterator[FollowupStore]:
     """The action server's view of the same database: it records the tasks it started."""
-    store = FollowupStore(hook_bridge.settings.state_db)
+    store = FollowupStore(hook_runtime.settings.state_db)
     yield store
     store.close()
 
@@ -157,8 +157,8 @@ def pending(store) -> None:
 
 
 @pytest.fixture
-async def client(serve, hook_bridge) -> httpx.AsyncClient:
-    return await serve(ZadigWebhookInput(bridge_factory=lambda: hook_bridge))
+async def client(serve, hook_runtime) -> httpx.AsyncClient:
+    return await serve(ZadigWebhookInput(runtime=lambda: hook_runtime))
 
 
 async def notify(
@@ -175,9 +175,9 @@ async def notify(
 # ------------------------------------------------------------------------ refusals
 
 
-async def test_health_says_whether_notifications_are_enabled(serve, make_bridge, client):
-    disabled = make_bridge()
-    disabled_client = await serve(ZadigWebhookInput(bridge_factory=lambda: disabled))
+async def test_health_says_whether_notifications_are_enabled(serve, make_runtime, client):
+    disabled = make_runtime()
+    disabled_client = await serve(ZadigWebhookInput(runtime=lambda: disabled))
 
     enabled = await client.get("/webhooks/zadig/")
     off = await disabled_client.get("/webhooks/zadig/")
@@ -187,10 +187,10 @@ async def test_health_says_whether_notifications_are_enabled(serve, make_bridge,
 
 
 async def test_refused_when_no_token_is_configured(
-    serve, make_bridge, store, pending, dingtalk, agent
+    serve, make_runtime, store, pending, dingtalk, agent
 ):
-    disabled = make_bridge()  # same db as the pending row, but no ZADIG_WEBHOOK_TOKEN
-    disabled_client = await serve(ZadigWebhookInput(bridge_factory=lambda: disabled))
+    disabled = make_runtime()  # same db as the pending row, but no ZADIG_WEBHOOK_TOKEN
+    disabled_client = await serve(ZadigWebhookInput(runtime=lambda: disabled))
 
     response = await notify(disabled_client, notification(), zadig_headers(token=""))
     with_header = await notify(disabled_client, notification())

@@ -72,6 +72,8 @@ def test_group_sample_all_fields():
         robot_code="dingxxxxr3xc0b",
         create_at_ms=1690362101894,
         is_admin=True,
+        sender_corp_id="ding9f50b15bxxxx16741",
+        chatbot_corp_id="ding9f50b15bxxxx16741",
     )
     assert msg.is_group is True
     assert msg.user_id == "user123"

@@ -8,7 +8,7 @@ from typing import Any, Dict
 import httpx
 import pytest
 
-from chatops.formatting import (
+from chatops.replies import (
     describe_result,
     describe_status,
     duration_text,
@@ -25,7 +25,6 @@ from chatops.zadig import (
     ZadigTimeout,
     ZadigUnavailable,
 )
-from chatops.zadig import client as client_module
 from chatops.zadig.models import Task
 
 # The reference's §3.2 sample response, verbatim in shape.
@@ -225,11 +224,6 @@ def test_describe_result_task_error_without_failed_stage():
 # -- explain_zadig_error: each class, from the real client, never with the token ------------------
 
 TOKEN = "tok-SECRET-9f8e7d6c5b4a"
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "_BACKOFF_SECONDS", 0)
 
 
 async def error_from(reply) -> ZadigError:
