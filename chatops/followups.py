@@ -122,7 +122,10 @@ class FollowupWorker:
     # -- webhook path ----------------------------------------------------------------------
 
     async def on_webhook(self, payload: Dict[str, Any]) -> bool:
-        """Zadig's workflow notification body (§6.2); True when it completed a follow-up."""
+        """Handle Zadig's workflow notification body (docs/zadig-openapi.md §6.2).
+
+        True when it completed a follow-up.
+        """
         workflow = payload.get("workflow") or {}
         workflow_key = workflow.get("workflow_name")
         task_id = str(workflow.get("task_id", ""))

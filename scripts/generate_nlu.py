@@ -25,7 +25,7 @@ NLU_OUT = ROOT / "data" / "nlu" / "catalog.generated.yml"
 DICT_OUT = ROOT / "data" / "jieba" / "userdict.txt"
 
 # High enough to beat jieba's built-in words around them (在线 has 1082, so 线上 needs far more
-# to survive in 在线上; measured in ../shared/reference/rasa-3.6-notes.md).
+# to survive in 在线上; measured in docs/rasa-3.6.md §5).
 ALIAS_FREQ = 200000
 # Words around entities whose segmentation matters as much as the entities themselves.
 CONTEXT_WORDS = ["分支", "流水线", "环境"]

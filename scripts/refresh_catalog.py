@@ -1,8 +1,8 @@
 """Refresh catalog.yml's environments and services from a live Zadig, keeping hand-made aliases.
 
-Asks Zadig's discovery endpoints (reference §4, §3.7) for the catalog project's environments,
-custom workflows (and their build/deploy job names), services and default image registry, then
-merges them into the catalog:
+Asks Zadig's discovery endpoints (docs/zadig-openapi.md §4, §3.7) for the catalog project's
+environments, custom workflows (and their build/deploy job names), services and default image
+registry, then merges them into the catalog:
 
 - every alias, branch and production flag a person wrote is kept;
 - a new environment or service is added with no aliases, and the report says to add them;

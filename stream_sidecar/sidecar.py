@@ -12,7 +12,7 @@ here: the bot posts to the message's ``sessionWebhook`` itself.
 ACK to the gateway: 200 once the bot accepted the callback; 400 if the bot rejected it (bad
 signature = the two processes disagree on the secret, or a body it cannot parse); 500 if the
 bot could not be reached after a few quick retries. DingTalk never re-pushes bot messages
-whatever the code (reference §4.2), so a message that got 500 is lost, and the log says so.
+whatever the code (docs/dingtalk.md §4.2), so a message that got 500 is lost, and the log says so.
 Retries are safe: the channel de-duplicates on ``msgId``.
 
 Environment:

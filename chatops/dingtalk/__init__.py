@@ -1,6 +1,6 @@
 """DingTalk (钉钉) robot protocol: verify callbacks, parse messages, build and send replies.
 
-Plain Python with no Rasa import; see /work/shared/reference/dingtalk.md for the protocol.
+Plain Python with no Rasa import; see docs/dingtalk.md for the protocol.
 """
 
 from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message

@@ -1,4 +1,4 @@
-"""Parse the JSON DingTalk delivers for one robot message (reference §1.4-§1.6).
+"""Parse the JSON DingTalk delivers for one robot message (docs/dingtalk.md §1.4-§1.6).
 
 The same body arrives as the HTTP-mode POST body and as the decoded ``data`` string of a
 Stream-mode CALLBACK frame, so both channels share `parse_message`.
@@ -36,7 +36,7 @@ class ReplyTarget:
         """Who to @ in a reply: the sender in groups, if they have an org userId.
 
         External users only have an encrypted senderId (``$:LWCP_v1:$...``), which
-        ``at.atUserIds`` does not take (reference §2.4).
+        ``at.atUserIds`` does not take (docs/dingtalk.md §2.4).
         """
         if self.is_group and self.user_id and not self.user_id.startswith("$:"):
             return [self.user_id]

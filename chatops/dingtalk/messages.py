@@ -1,4 +1,4 @@
-"""Builders for the messages the robot sends (reference §2.3-§2.4, §5).
+"""Builders for the messages the robot sends (docs/dingtalk.md §2.3-§2.4, §5).
 
 All builders return the webhook message JSON (what a sessionWebhook or the synchronous reply
 takes). `to_openapi` converts one to the OpenAPI's ``msgKey``/``msgParam`` pair.
@@ -53,7 +53,7 @@ def choices_markdown(
     """A markdown question with one tappable link per (label, content_to_send) option.
 
     With ``typed_hint`` the plain content is shown next to each link too, so users on clients
-    that do not follow dtmd:// links (reference §8.4) can still type the answer.
+    that do not follow dtmd:// links (docs/dingtalk.md §8.4) can still type the answer.
     """
     lines = [question.rstrip(), ""]
     for label, content in options:

@@ -1,4 +1,4 @@
-"""Deliver the robot's messages to DingTalk (reference §2.2-§2.5).
+"""Deliver the robot's messages to DingTalk (docs/dingtalk.md §2.2-§2.5).
 
 Route choice per message: the conversation's ``sessionWebhook`` while it is valid (no token
 needed, the URL is the credential), otherwise the robot OpenAPI with an app access token

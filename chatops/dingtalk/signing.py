@@ -1,4 +1,4 @@
-"""DingTalk request signatures (reference §1.3).
+"""DingTalk request signatures (docs/dingtalk.md §1.3).
 
 DingTalk signs each HTTP-mode callback with headers ``timestamp`` (ms since epoch, decimal) and
 ``sign`` = base64(HMAC-SHA256(key=appSecret, msg=f"{timestamp}\\n{appSecret}")). A request is

@@ -1,6 +1,6 @@
 """Async client for Zadig's custom-workflow OpenAPI (v1.18+ names).
 
-Protocol notes live in /work/shared/reference/zadig-openapi.md; the section numbers below
+Protocol notes live in docs/zadig-openapi.md; the section numbers below
 refer to it. Every call goes through `ZadigClient._request`, which adds the token and the
 timeout, retries reads only, and turns every failure into one of `chatops.zadig.errors`.
 """
@@ -104,7 +104,10 @@ class ZadigClient:
     # -- tasks -------------------------------------------------------------------------------
 
     async def trigger_deploy(self, req: DeployRequest) -> TriggeredTask:
-        """Start one build+deploy task (§3.1). Never retried: a retry could deploy twice."""
+        """Start one build+deploy task (docs/zadig-openapi.md §3.1).
+
+        Never retried: a retry could deploy twice.
+        """
         missing = [
             name
             for name in (
@@ -187,7 +190,7 @@ class ZadigClient:
     async def list_tasks(
         self, workflow_key: str, project_key: str, page_num: int = 1, page_size: int = 10
     ) -> TaskPage:
-        """A page of a workflow's task history, newest first (§3.4)."""
+        """A page of a workflow's task history, newest first (docs/zadig-openapi.md §3.4)."""
         params = {"projectKey": project_key, "pageNum": page_num, "pageSize": page_size}
         path = f"/openapi/workflows/custom/{_seg(workflow_key)}/tasks"
         data = _expect(await self._request("GET", path, params=params, idempotent=True), dict)
@@ -204,7 +207,7 @@ class ZadigClient:
             return None
         return await self.get_task(workflow_key, page.tasks[0].task_id)
 
-    # -- discovery (§4, §3.7) ----------------------------------------------------------------
+    # -- discovery (docs/zadig-openapi.md §4, §3.7) --------------------------------------------
 
     async def list_projects(self) -> List[Project]:
         projects: List[Project] = []

@@ -52,7 +52,7 @@ class Call:
 class FakeZadig:
     """A small programmable Zadig: tasks per workflow, discovery lists and injected failures.
 
-    Behaves like the real server where the actions depend on it (reference §3, §4, §10):
+    Behaves like the real server where the actions depend on it (docs/zadig-openapi.md §3, §4, §10):
     per-workflow task counters, GET of a missing task is HTTP 500 "mongo: no documents",
     DELETE of a passed task is 400/6163, history newest first, bare-array discovery lists.
     """

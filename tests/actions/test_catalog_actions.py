@@ -22,7 +22,7 @@ CATALOG_SERVICES = [
 
 
 def service(name):
-    """One entry of Zadig's bare-array service list (reference §4)."""
+    """One entry of Zadig's bare-array service list (docs/zadig-openapi.md §4)."""
     return {
         "service_name": name,
         "source": "spock",

@@ -1,7 +1,8 @@
 """The DingTalk input channel over real HTTP: verification, parsing, de-duplication, replies.
 
-Inbound bodies follow reference §1.5 (group @mention) with fresh ids and a sessionWebhook that
-is still valid; replies are read from what the fake DingTalk received (reference §2.2-§2.3).
+Inbound bodies follow docs/dingtalk.md §1.5 (group @mention) with fresh ids and a
+sessionWebhook that is still valid; replies are read from what the fake DingTalk received
+(docs/dingtalk.md §2.2-§2.3).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def now_ms() -> int:
 
 
 def group_message(**overrides: Any) -> Dict[str, Any]:
-    """Reference §1.5 as DingTalk sends it today: fresh msgId, valid session, an unknown key."""
+    """docs/dingtalk.md §1.5 as sent now: fresh msgId, valid session, an unknown key."""
     created = now_ms()
     body: Dict[str, Any] = {
         "conversationId": CID,
@@ -68,7 +69,7 @@ def group_message(**overrides: Any) -> Dict[str, Any]:
 
 
 def single_message(**overrides: Any) -> Dict[str, Any]:
-    """A 1:1 chat: no title, no @ list, every message delivered (reference §1.5)."""
+    """A 1:1 chat: no title, no @ list, every message delivered (docs/dingtalk.md §1.5)."""
     fields: Dict[str, Any] = {
         "conversationId": SINGLE_CID,
         "conversationType": "1",
@@ -90,7 +91,7 @@ def signed_headers(secret: str = SECRET, timestamp: Optional[str] = None) -> Dic
 
 
 def text_to(content: str, mention: Optional[str] = "user123") -> Dict[str, Any]:
-    """The exact sessionWebhook body for a text reply (reference §2.4)."""
+    """The exact sessionWebhook body for a text reply (docs/dingtalk.md §2.4)."""
     if mention is None:
         return {"msgtype": "text", "text": {"content": content}}
     return {

@@ -1,4 +1,4 @@
-"""Zadig's workflow webhook notification as a Rasa channel (zadig-openapi reference §6.2).
+"""Zadig's workflow webhook notification as a Rasa channel (docs/zadig-openapi.md §6.2).
 
 A verified notification for a task the bot started posts the result to the DingTalk
 conversation that asked for it, once; nothing reaches Rasa's dialogue.
@@ -30,7 +30,7 @@ TASK_LINK = (
 def notification(
     status: str = "passed", task_id: Any = 42, workflow: str = "mall-test", event: str = "workflow"
 ) -> Dict[str, Any]:
-    """§6.2's body (HEAD) for a build + deploy task."""
+    """docs/zadig-openapi.md §6.2's body (HEAD) for a build + deploy task."""
     deploy_status = "failed" if status == "failed" else status
     deploy_error = "deploy order-service timed out waiting for pods" if status == "failed" else ""
     return {
