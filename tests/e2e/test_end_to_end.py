@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from devstack.stack import ChatClient
-from tests.e2e.conftest import collect, has, texts, triggers
+from tests.e2e.helpers import collect, has, texts, triggers
 
 pytestmark = pytest.mark.e2e
 

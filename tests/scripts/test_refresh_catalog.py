@@ -16,14 +16,14 @@ from chatops.settings import Settings
 from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
 from scripts.refresh_catalog import Discovered, main, merge
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://zadig.example.com"
 TOKEN = "refresh-secret-token-0123456789"
 SHIPPED = load_catalog(DEFAULT_PATH)
 SERVICES = list(SHIPPED.services)
 
 
-# -- Zadig's answers, in the reference's §4 / §3.7 shapes ----------------------------------------
+# -- Zadig's answers, in the shapes of docs/zadig-openapi.md §4 / §3.7 ------------------------
 
 
 def env_json(key: str, alias: str = "", production: bool = False) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAINING = ROOT / "data"
 HELD_OUT = ROOT / "tests" / "nlu"
 

@@ -707,7 +707,7 @@ def test_constructor_rejects_unusable_settings_without_echoing_the_token():
 
 # -- Task.from_api ---------------------------------------------------------------------------
 
-# Reference §3.2, trimmed to the fields the model reads plus some it must ignore.
+# docs/zadig-openapi.md §3.2, trimmed to the fields the model reads plus some it must ignore.
 TASK_SAMPLE = {
     "task_id": 42,
     "workflow_key": "build-deploy",
@@ -767,7 +767,7 @@ TASK_SAMPLE = {
 }
 
 
-def test_task_from_reference_sample_while_running():
+def test_task_from_docs_sample_while_running():
     task = Task.from_api(TASK_SAMPLE)
 
     assert (task.task_id, task.workflow_key, task.workflow_name, task.project_key) == (
@@ -791,7 +791,7 @@ def test_task_from_reference_sample_while_running():
     assert deploy.end_time is None and deploy.jobs[0].start_time is None
 
 
-def test_task_from_reference_sample_after_failure():
+def test_task_from_docs_sample_after_failure():
     failed = json.loads(json.dumps(TASK_SAMPLE))
     failed.update(status="failed", end_time=1724300160, error="deploy failed")
     failed["stages"][1].update(status="failed", end_time=1724300160, error="rollout timed out")

@@ -9,12 +9,12 @@ VECTORS = [
 
 
 @pytest.mark.parametrize("timestamp,secret,expected", VECTORS)
-def test_sign_matches_reference_vectors(timestamp, secret, expected):
+def test_sign_matches_docs_vectors(timestamp, secret, expected):
     assert sign(timestamp, secret) == expected
 
 
 @pytest.mark.parametrize("timestamp,secret,expected", VECTORS)
-def test_verify_accepts_reference_vectors_at_their_time(timestamp, secret, expected):
+def test_verify_accepts_docs_vectors_at_their_time(timestamp, secret, expected):
     verify_request(timestamp, expected, secret, now_ms=int(timestamp) + 1000)
 
 

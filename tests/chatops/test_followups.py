@@ -21,7 +21,7 @@ TARGET = {"conversation_id": "cid-1", "robot_code": "ding-robot"}
 
 
 def task_json(status: str, **changes: Any) -> Dict[str, Any]:
-    """GET /openapi/workflows/custom/task (reference §3.2), for mall-dev #7."""
+    """GET /openapi/workflows/custom/task (docs/zadig-openapi.md §3.2), for mall-dev #7."""
     data: Dict[str, Any] = {
         "task_id": 7,
         "workflow_key": "mall-dev",

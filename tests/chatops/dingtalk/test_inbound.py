@@ -5,7 +5,7 @@ import pytest
 
 from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarget, parse_message
 
-# The reference's §1.5 group sample, verbatim.
+# The group sample of docs/dingtalk.md §1.5, verbatim.
 GROUP_SAMPLE = {
     "conversationId": "cidAsXSBLnA==",
     "atUsers": [{"dingtalkId": "$:LWCP_v1:$4xxTgHFUDZ8Qi8qr3"}],

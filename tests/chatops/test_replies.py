@@ -27,7 +27,7 @@ from chatops.zadig import (
 )
 from chatops.zadig.models import Task
 
-# The reference's §3.2 sample response, verbatim in shape.
+# The sample response of docs/zadig-openapi.md §3.2, verbatim in shape.
 SAMPLE: Dict[str, Any] = {
     "task_id": 42,
     "workflow_key": "build-deploy",
@@ -175,7 +175,7 @@ def test_status_labels():
     assert status_label("") == "未知" and status_label(None) == "未知"
 
 
-def test_describe_status_of_the_reference_sample():
+def test_describe_status_of_the_docs_sample():
     task = Task.from_api(SAMPLE)
     assert describe_status(task, LINK, "svc-a", "dev") == (
         f"svc-a → dev（build-deploy #42）：执行中\n阶段：build ✅ → deploy 执行中\n详情：{LINK}"

@@ -18,7 +18,7 @@ from scripts.generate_nlu import (
     synonyms,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "generate_nlu.py"
 SHIPPED_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
 WITH_POINTS = SHIPPED_TEXT.replace(
