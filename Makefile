@@ -12,7 +12,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # No usage reporting from a CI box or a bot server (and no network to send it anyway).
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e bench \
+.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e bench bench-nlu \
         catalog-refresh generate run actions shell clean
 
 ## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite), with a chat prompt
@@ -64,6 +64,10 @@ e2e: model
 
 bench: model
 	$(PY) -m bench.run
+
+## bench-nlu: train and score every pipeline variant in bench/configs/ (slow: minutes per variant)
+bench-nlu: setup
+	$(PY) bench/nlu_variants.py
 
 catalog-refresh: setup
 	$(PY) -m scripts.refresh_catalog

@@ -72,8 +72,10 @@ ensure_model() {
   else
     say "training $model (no model matches the current data/config/domain; ~2 minutes)"
     mkdir -p models
+    local started=$SECONDS
     "$VENV/bin/rasa" train --config config.yml --domain domain.yml --data data \
       --out models --fixed-model-name "chatops-$fp" >&2
+    say "trained $model in $((SECONDS - started)) s"
     # keep the three newest models
     ls -t models/chatops-*.tar.gz 2>/dev/null | tail -n +4 | xargs -r rm -f
   fi
