@@ -7,25 +7,20 @@ runtime (so the discovery cache never leaks between tests).
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional
 
-import httpx
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from chatops.runtime import ActionRuntime, action_runtime
 from chatops.settings import from_env
-
-TASK_PATH = "/openapi/workflows/custom/task"
-NO_DOCS = "mongo: no documents in result"
+from tests.fakes.zadig import FakeZadig
 
 # What the DingTalk channel attaches to a message from user u1 in group cid1
-# (connectors/dingtalk.py metadata_for; the target is ReplyTarget.to_dict()).
+# (DingTalkContext.to_metadata(); the target is ReplyTarget.to_dict()).
 GROUP_TARGET = {
     "conversation_id": "cid1",
     "is_group": True,
@@ -35,175 +30,6 @@ GROUP_TARGET = {
     "robot_code": "demo-app-key",
 }
 UNSET = object()
-
-Reply = Union[httpx.Response, Exception]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request the fake received, reduced to what the tests compare."""
-
-    method: str
-    path: str
-    params: Dict[str, str]
-    json: Any
-
-
-class FakeZadig:
-    """A small programmable Zadig: tasks per workflow, discovery lists and injected failures.
-
-    Behaves like the real server where the actions depend on it (docs/zadig-openapi.md §3, §4, §10):
-    per-workflow task counters, GET of a missing task is HTTP 500 "mongo: no documents",
-    DELETE of a passed task is 400/6163, history newest first, bare-array discovery lists.
-    """
-
-    def __init__(self) -> None:
-        self.calls: List[Call] = []
-        self.tasks: Dict[Tuple[str, int], Dict[str, Any]] = {}
-        self.next_id: Dict[str, int] = {}
-        self.services: List[Dict[str, Any]] = []
-        self.environments: List[Dict[str, Any]] = []
-        self._failures: List[Tuple[str, str, Reply]] = []
-
-    # -- programming the fake ------------------------------------------------------------
-
-    def add_task(
-        self,
-        workflow_key: str,
-        task_id: int,
-        status: str,
-        stages: Optional[List[Tuple[str, str]]] = None,
-        start_time: int = 1724300001,
-        end_time: Optional[int] = None,
-        project_key: str = "mall",
-    ) -> Dict[str, Any]:
-        if stages is None:
-            stages = [("build", "passed"), ("deploy", status)]
-        task: Dict[str, Any] = {
-            "task_id": task_id,
-            "workflow_key": workflow_key,
-            "workflow_name": workflow_key,
-            "project_key": project_key,
-            "status": status,
-            "task_creator": "chatops-bot",
-            "create_time": start_time - 1,
-            "start_time": start_time,
-            "stages": [
-                {"name": name, "status": st, "error": "", "jobs": []} for name, st in stages
-            ],
-        }
-        if end_time is not None:
-            task["end_time"] = end_time
-        self.tasks[(workflow_key, task_id)] = task
-        return task
-
-    def fail(self, method: str, path: str, reply: Reply) -> None:
-        """Answer every ``method path`` request ("*" = any) with ``reply`` until ``recover``."""
-        self._failures.append((method, path, reply))
-
-    def recover(self) -> None:
-        self._failures.clear()
-
-    # -- what the tests inspect ------------------------------------------------------------
-
-    def calls_to(self, method: str, path: str = TASK_PATH) -> List[Call]:
-        return [c for c in self.calls if c.method == method and c.path == path]
-
-    # -- the transport ---------------------------------------------------------------------
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
-        call = Call(request.method, request.url.path, dict(request.url.params), body)
-        self.calls.append(call)
-        if request.headers.get("Authorization") != "Bearer tok":
-            return httpx.Response(401)
-        for method, path, reply in self._failures:
-            if method in (call.method, "*") and path in (call.path, "*"):
-                if isinstance(reply, Exception):
-                    raise reply
-                return reply
-        return self._answer(call)
-
-    def _answer(self, call: Call) -> httpx.Response:
-        if call.path == TASK_PATH and call.method == "POST":
-            workflow = call.json["workflow_key"]
-            task_id = self.next_id.get(workflow, 1)
-            self.next_id[workflow] = task_id + 1
-            self.add_task(
-                workflow, task_id, "waiting", stages=[("build", "waiting"), ("deploy", "waiting")]
-            )
-            return httpx.Response(
-                200,
-                json={
-                    "project_name": call.json["project_key"],
-                    "workflow_name": workflow,
-                    "task_id": task_id,
-                },
-            )
-        if call.path == TASK_PATH and call.method == "GET":
-            task = self.tasks.get((call.params["workflowKey"], int(call.params["taskId"])))
-            if task is None:
-                return httpx.Response(
-                    500, json={"message": "Internal Error: ", "code": 500, "description": NO_DOCS}
-                )
-            return httpx.Response(200, json=task)
-        if call.path == TASK_PATH and call.method == "DELETE":
-            key = (call.params["workflowKey"], int(call.params["taskId"]))
-            task = self.tasks.get(key)
-            if task is None or task["status"] == "passed":
-                detail = (
-                    f"task: {key[0]}:{key[1]} is passed, cannot cancel"
-                    if task is not None
-                    else NO_DOCS
-                )
-                return httpx.Response(
-                    400,
-                    json={
-                        "type": "error",
-                        "message": "取消工作流任务失败",
-                        "code": 6163,
-                        "description": detail,
-                        "extra": {},
-                    },
-                )
-            task["status"] = "cancelled"
-            return httpx.Response(200, json={"message": "success"})
-        prefix, suffix = "/openapi/workflows/custom/", "/tasks"
-        if call.method == "GET" and call.path.startswith(prefix) and call.path.endswith(suffix):
-            workflow = call.path[len(prefix) : -len(suffix)]
-            rows = sorted(
-                (
-                    t
-                    for (w, _), t in self.tasks.items()
-                    if w == workflow and t["project_key"] == call.params.get("projectKey")
-                ),
-                key=lambda t: t["task_id"],
-                reverse=True,
-            )
-            size = int(call.params.get("pageSize", 10))
-            start = (int(call.params.get("pageNum", 1)) - 1) * size
-            page = [
-                {
-                    k: t[k]
-                    for k in (
-                        "workflow_key",
-                        "workflow_name",
-                        "project_key",
-                        "task_id",
-                        "create_time",
-                        "task_creator",
-                        "start_time",
-                        "status",
-                    )
-                }
-                for t in rows[start : start + size]
-            ]
-            return httpx.Response(200, json={"total": len(rows), "workflow_tasks": page})
-        if call.method == "GET" and call.path == "/openapi/service/yaml/services":
-            return httpx.Response(200, json=self.services)
-        if call.method == "GET" and call.path == "/openapi/environments":
-            return httpx.Response(200, json=self.environments)
-        return httpx.Response(404, text=f"Invalid path: {call.path}")
 
 
 class FakeClock:
@@ -241,7 +67,7 @@ async def rt(tmp_path: Path, fake: FakeZadig, clock: FakeClock):
                 "ZADIG_WEB_URL": "http://127.0.0.1:7070",
             }
         ),
-        zadig_transport=httpx.MockTransport(fake.handle),
+        zadig_transport=fake.transport,
         zadig_retry_delay=0,
         clock=clock,
         monotonic=clock,

@@ -6,14 +6,15 @@ import asyncio
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+import httpx
 import pytest
 
 from chatops.followups import FollowupWorker
 from chatops.state import DELIVERED, DELIVERING, PENDING, FollowupStore
-from chatops.zadig.errors import ZadigNotFound, ZadigTimeout, ZadigUnavailable
-from chatops.zadig.models import Task
+from chatops.zadig.client import ZadigClient
+from tests.fakes.zadig import FakeZadig, no_documents, ok
 
 WEB = "https://zadig.example.com"
 LINK = f"{WEB}/v1/projects/detail/mall/pipelines/custom/mall-dev/7?display_name=mall-dev"
@@ -151,27 +152,30 @@ FAILED_TEXT = (
     f"失败阶段：deploy（image pull backoff）\n详情：{LINK}"
 )
 
-Answer = Union[Dict[str, Any], Exception, Callable[[], Any]]
+
+def zadig_answering(*answers: Any) -> ZadigClient:
+    """A real client on the shared fake Zadig, answering each request with the next answer.
+
+    Reads are not retried here (read_retries=0): one poll is one request. ``zadig.fake`` is the
+    fake, for what was asked.
+    """
+    fake = FakeZadig()
+    fake.reply(*[_as_reply(a) for a in answers])
+    client = ZadigClient("http://zadig.test", "tok", read_retries=0, transport=fake.transport)
+    client.fake = fake  # type: ignore[attr-defined]
+    return client
 
 
-class FakeZadig:
-    """get_task answers from a queue (the last answer repeats); records each call."""
+def _as_reply(answer: Any) -> Any:
+    if isinstance(answer, dict):
+        return ok(answer)
+    if callable(answer) and not isinstance(answer, httpx.Response):
 
-    def __init__(self, *answers: Answer) -> None:
-        self.answers: List[Answer] = list(answers)
-        self.calls: List[Tuple[str, int]] = []
+        async def reply(request: httpx.Request) -> httpx.Response:
+            return ok(await answer())
 
-    def answer(self, *answers: Answer) -> None:
-        self.answers = list(answers)
-
-    async def get_task(self, workflow_key: str, task_id: int) -> Task:
-        self.calls.append((workflow_key, task_id))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if callable(answer):
-            answer = await answer()
-        if isinstance(answer, Exception):
-            raise answer
-        return Task.from_api(answer)
+        return reply
+    return answer
 
 
 class FakeNotify:
@@ -227,7 +231,7 @@ def notify() -> FakeNotify:
 
 
 def make_worker(
-    store: FollowupStore, zadig: FakeZadig, notify: FakeNotify, clock: Clock, **kw: Any
+    store: FollowupStore, zadig: ZadigClient, notify: FakeNotify, clock: Clock, **kw: Any
 ) -> FollowupWorker:
     options = dict(
         web_url=WEB, min_interval=2.0, max_interval=10.0, tick=0.01, max_age=6 * 3600, clock=clock
@@ -261,13 +265,13 @@ def row(store: FollowupStore):
 
 
 async def test_running_task_is_rescheduled_with_capped_exponential_backoff(store, clock, notify):
-    zadig = FakeZadig(task_json("running"))
+    zadig = zadig_answering(task_json("running"))
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
     start = clock.now
 
     assert await worker.run_once() == 0  # not due yet
-    assert zadig.calls == []
+    assert zadig.fake.task_lookups() == []
 
     expected = []
     clock.now = start + 2
@@ -278,12 +282,12 @@ async def test_running_task_is_rescheduled_with_capped_exponential_backoff(store
     assert expected == [2.0, 4.0, 8.0, 10.0, 10.0]
     assert row(store).polls == 5
     assert row(store).state == PENDING
-    assert zadig.calls == [("mall-dev", 7)] * 5
+    assert zadig.fake.task_lookups() == [("mall-dev", 7)] * 5
     assert notify.sent == []
 
 
 async def test_waiting_and_empty_status_are_not_terminal(store, clock, notify):
-    zadig = FakeZadig(task_json("waiting"), task_json("", end_time=0))
+    zadig = zadig_answering(task_json("waiting"), task_json("", end_time=0))
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
     for _ in range(2):
@@ -293,7 +297,7 @@ async def test_waiting_and_empty_status_are_not_terminal(store, clock, notify):
 
 
 async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
-    zadig = FakeZadig(task_json("running"), failed_json())
+    zadig = zadig_answering(task_json("running"), failed_json())
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
 
@@ -307,7 +311,7 @@ async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
     clock.now += 3600
     assert await worker.run_once() == 0
     assert len(notify.sent) == 1
-    assert len(zadig.calls) == 2
+    assert len(zadig.fake.task_lookups()) == 2
 
 
 @pytest.mark.parametrize(
@@ -320,7 +324,7 @@ async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
     ],
 )
 async def test_each_terminal_status_has_its_headline(store, clock, notify, status, head):
-    worker = make_worker(store, FakeZadig(task_json(status)), notify, clock)
+    worker = make_worker(store, zadig_answering(task_json(status)), notify, clock)
     add(store, clock)
     clock.now += 2
     assert await worker.run_once() == 1
@@ -333,7 +337,7 @@ async def test_each_terminal_status_has_its_headline(store, clock, notify, statu
 
 
 async def test_webhook_completes_the_followup_and_a_later_poll_stays_quiet(store, clock, notify):
-    zadig = FakeZadig(task_json("passed"))
+    zadig = zadig_answering(task_json("passed"))
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
 
@@ -345,11 +349,11 @@ async def test_webhook_completes_the_followup_and_a_later_poll_stays_quiet(store
     assert await worker.run_once() == 0
     assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is False  # Zadig re-sent it
     assert len(notify.sent) == 1
-    assert zadig.calls == []
+    assert zadig.fake.task_lookups() == []
 
 
 async def test_webhook_for_unknown_unfinished_or_malformed_tasks_is_ignored(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("running")), notify, clock)
+    worker = make_worker(store, zadig_answering(task_json("running")), notify, clock)
     add(store, clock)
     other = copy.deepcopy(WEBHOOK)
     other["workflow"]["task_id"] = 8
@@ -364,14 +368,14 @@ async def test_webhook_for_unknown_unfinished_or_malformed_tasks_is_ignored(stor
 
 
 async def test_webhook_arriving_while_a_poll_is_in_flight_posts_once(store, clock, notify):
-    worker = make_worker(store, FakeZadig(), notify, clock)
+    worker = make_worker(store, zadig_answering(), notify, clock)
 
     async def poll_answer():
         # Zadig's webhook lands between the poll's request and its answer.
         assert await worker.on_webhook(copy.deepcopy(WEBHOOK)) is True
         return task_json("passed")
 
-    worker.zadig = FakeZadig(poll_answer)
+    worker.zadig = zadig_answering(poll_answer)
     add(store, clock)
     clock.now += 2
 
@@ -381,7 +385,7 @@ async def test_webhook_arriving_while_a_poll_is_in_flight_posts_once(store, cloc
 
 
 async def test_poll_and_webhook_racing_on_a_slow_delivery_post_once(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("passed")), notify, clock)
+    worker = make_worker(store, zadig_answering(task_json("passed")), notify, clock)
     add(store, clock)
     clock.now += 2
     notify.gate = asyncio.Event()
@@ -403,7 +407,7 @@ async def test_poll_and_webhook_racing_on_a_slow_delivery_post_once(store, clock
 
 
 async def test_failed_delivery_is_released_and_retried_then_delivered_once(store, clock, notify):
-    zadig = FakeZadig(failed_json())
+    zadig = zadig_answering(failed_json())
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
     notify.failures = 1
@@ -424,7 +428,9 @@ async def test_failed_delivery_is_released_and_retried_then_delivered_once(store
 
 
 async def test_failed_webhook_delivery_is_picked_up_by_the_poller(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("passed", end_time=1724300200)), notify, clock)
+    worker = make_worker(
+        store, zadig_answering(task_json("passed", end_time=1724300200)), notify, clock
+    )
     add(store, clock)
     notify.failures = 1
 
@@ -436,10 +442,10 @@ async def test_failed_webhook_delivery_is_picked_up_by_the_poller(store, clock, 
 
 
 @pytest.mark.parametrize(
-    "outage", [ZadigUnavailable("cannot reach Zadig"), ZadigTimeout("Zadig did not answer in time")]
+    "outage", [httpx.ConnectError("connection refused"), httpx.ReadTimeout("no answer in time")]
 )
 async def test_zadig_down_reschedules_and_loses_nothing(store, clock, notify, outage):
-    zadig = FakeZadig(outage, outage, outage, failed_json())
+    zadig = zadig_answering(outage, outage, outage, failed_json())
     worker = make_worker(store, zadig, notify, clock)
     add(store, clock)
     clock.now += 2
@@ -455,8 +461,8 @@ async def test_zadig_down_reschedules_and_loses_nothing(store, clock, notify, ou
 
 
 async def test_task_gone_from_zadig_is_polled_slowly(store, clock, notify):
-    gone = ZadigNotFound(500, "Internal Error: ", "mongo: no documents in result")
-    worker = make_worker(store, FakeZadig(gone), notify, clock)
+    gone = no_documents()
+    worker = make_worker(store, zadig_answering(gone), notify, clock)
     add(store, clock)
     clock.now += 2
     assert await worker.run_once() == 0
@@ -465,7 +471,7 @@ async def test_task_gone_from_zadig_is_polled_slowly(store, clock, notify):
 
 
 async def test_after_max_age_the_bot_stops_tracking_and_says_so(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("running")), notify, clock)
+    worker = make_worker(store, zadig_answering(task_json("running")), notify, clock)
     add(store, clock)
     clock.now += 6 * 3600 + 1
 
@@ -486,7 +492,7 @@ async def test_after_max_age_the_bot_stops_tracking_and_says_so(store, clock, no
 
 
 async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(store, clock, notify):
-    worker = make_worker(store, FakeZadig(failed_json()), notify, clock)
+    worker = make_worker(store, zadig_answering(failed_json()), notify, clock)
     add(store, clock)
     clock.now += 6 * 3600 + 1
 
@@ -496,7 +502,7 @@ async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(sto
 
 
 async def test_no_target_is_marked_delivered_without_posting(store, clock, notify):
-    worker = make_worker(store, FakeZadig(task_json("passed")), notify, clock)
+    worker = make_worker(store, zadig_answering(task_json("passed")), notify, clock)
     add(store, clock, target=None)
     clock.now += 2
 
@@ -518,7 +524,7 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> None:
 
 async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(db, clock, notify):
     first_store = FollowupStore(db)
-    first = make_worker(first_store, FakeZadig(task_json("running")), notify, clock)
+    first = make_worker(first_store, zadig_answering(task_json("running")), notify, clock)
     add(first_store, clock)
     add(first_store, clock, task_id=8, service="user-service")
     clock.now += 2
@@ -528,7 +534,7 @@ async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(
     first_store.close()
 
     second_store = FollowupStore(db)
-    zadig = FakeZadig(task_json("passed"))
+    zadig = zadig_answering(task_json("passed"))
     second = make_worker(second_store, zadig, notify, clock)
     clock.now += 60
     second.start()
@@ -537,7 +543,7 @@ async def test_a_new_worker_on_the_same_db_resumes_pending_and_interrupted_rows(
     finally:
         await second.stop()
 
-    assert sorted(zadig.calls) == [("mall-dev", 7), ("mall-dev", 8)]
+    assert sorted(zadig.fake.task_lookups()) == [("mall-dev", 7), ("mall-dev", 8)]
     assert sorted(t.split("（")[0] for t in notify.texts) == [
         "✅ 发布成功：order-service → dev",
         "✅ 发布成功：user-service → dev",
@@ -555,7 +561,7 @@ async def test_the_loop_survives_a_failing_round(store, clock, notify):
             raise RuntimeError("unexpected")
         return task_json("passed")
 
-    worker = make_worker(store, FakeZadig(explode), notify, clock)
+    worker = make_worker(store, zadig_answering(explode), notify, clock)
     add(store, clock)
     clock.now += 2
     worker.start()

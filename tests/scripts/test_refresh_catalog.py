@@ -15,6 +15,7 @@ from chatops.catalog import DEFAULT_PATH, Environment, Service, dump_catalog, lo
 from chatops.settings import Settings
 from chatops.zadig.models import EnvironmentInfo, RegistryInfo, ServiceInfo, WorkflowDetail
 from scripts.refresh_catalog import Discovered, main, merge
+from tests.fakes.zadig import FakeZadig
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://zadig.example.com"
@@ -387,63 +388,17 @@ def test_merged_catalog_dumps_to_a_loadable_file(tmp_path: Path):
 # -- the command against a fake Zadig --------------------------------------------------------------
 
 
-class FakeZadig:
-    """Routes the discovery calls to `data`; records every request."""
-
-    def __init__(self, data: Dict[str, Any], fail: Optional[Dict[str, httpx.Response]] = None):
-        self.data = data
-        self.fail = fail or {}
-        self.requests: List[httpx.Request] = []
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if path in self.fail:
-            return self.fail[path]
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return httpx.Response(401)
-        if path != "/openapi/system/registry" and request.url.params.get("projectKey") != "mall":
-            return httpx.Response(
-                400,
-                json={
-                    "type": "error",
-                    "message": "Bad Request",
-                    "code": 400,
-                    "description": "projectKey is required",
-                    "extra": {},
-                },
-            )
-        if path == "/openapi/environments":
-            return httpx.Response(200, json=self.data["environments"])
-        if path == "/openapi/workflows":
-            return httpx.Response(
-                200,
-                json={
-                    "workflows": [
-                        {
-                            "workflow_key": w["workflow_key"],
-                            "workflow_name": w["workflow_name"],
-                            "update_by": "admin",
-                            "update_time": 1686217885,
-                            "type": "custom",
-                        }
-                        for w in self.data["workflows"]
-                    ]
-                    + [{"workflow_key": "legacy", "workflow_name": "legacy", "type": "product"}]
-                },
-            )
-        for wf in self.data["workflows"]:
-            if path == f"/openapi/workflows/custom/{wf['workflow_key']}/detail":
-                return httpx.Response(200, json=wf)
-        if path == "/openapi/service/yaml/services":
-            return httpx.Response(200, json=self.data["services"])
-        if path == "/openapi/system/registry":
-            return httpx.Response(200, json=self.data["registries"])
-        return httpx.Response(404, text=f"Invalid path: {path}")
-
-    @property
-    def paths(self) -> List[str]:
-        return [r.url.path for r in self.requests]
+def zadig_with(data: Dict[str, Any], fail: Optional[Dict[str, httpx.Response]] = None):
+    """The shared fake Zadig answering with ``data``; ``fail`` maps paths to their answer."""
+    fake = FakeZadig(token=TOKEN)
+    fake.environments = data["environments"]
+    # Discovery skips legacy product workflows: Zadig lists them with type "product".
+    fake.workflows = [*data["workflows"], {"workflow_key": "legacy", "type": "product"}]
+    fake.services = data["services"]
+    fake.registries = data["registries"]
+    for path, reply in (fail or {}).items():
+        fake.fail("*", path, reply)
+    return fake
 
 
 @pytest.fixture
@@ -467,7 +422,7 @@ def run(fake: FakeZadig, tmp_path: Path, *argv: str) -> int:
     return main(
         list(argv),
         settings=settings(tmp_path),
-        transport=httpx.MockTransport(fake.handle),
+        transport=fake.transport,
         retry_delay=0,  # retried reads do not pause: the tests do not wait for the back-off
     )
 
@@ -477,7 +432,7 @@ def test_command_writes_a_refreshed_catalog_that_loads(catalog_file: Path, tmp_p
     data["environments"].append(env_json("sit"))
     data["workflows"].append(workflow_json("mall-sit", "sit"))
     data["services"].append(service_json("points-service", "points"))
-    fake = FakeZadig(data)
+    fake = zadig_with(data)
 
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 0
 
@@ -525,7 +480,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(catalog_file: Path, tmp_path: 
     data = world()
     data["services"].append(service_json("points-service", "points"))
 
-    assert run(FakeZadig(data), tmp_path, "--catalog", str(catalog_file), "--dry-run") == 0
+    assert run(zadig_with(data), tmp_path, "--catalog", str(catalog_file), "--dry-run") == 0
 
     assert catalog_file.read_bytes() == before
     out = capsys.readouterr().out
@@ -538,7 +493,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(catalog_file: Path, tmp_path: 
 def test_up_to_date_catalog_is_not_rewritten(catalog_file: Path, tmp_path: Path, capsys):
     before = catalog_file.read_bytes()
 
-    assert run(FakeZadig(world()), tmp_path, "--catalog", str(catalog_file)) == 0
+    assert run(zadig_with(world()), tmp_path, "--catalog", str(catalog_file)) == 0
 
     assert catalog_file.read_bytes() == before  # comments and layout kept
     assert "is up to date with Zadig; nothing to write." in capsys.readouterr().out
@@ -548,7 +503,7 @@ def test_zadig_401_exits_1_and_leaves_the_catalog_untouched(
     catalog_file: Path, tmp_path: Path, capsys
 ):
     before = catalog_file.read_bytes()
-    fake = FakeZadig(world(), fail={"/openapi/environments": httpx.Response(401)})
+    fake = zadig_with(world(), fail={"/openapi/environments": httpx.Response(401)})
 
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 1
 
@@ -578,7 +533,7 @@ def test_zadig_failing_halfway_leaves_the_catalog_untouched(
             "extra": {},
         },
     )
-    fake = FakeZadig(data, fail={"/openapi/workflows/custom/mall-uat/detail": broken})
+    fake = zadig_with(data, fail={"/openapi/workflows/custom/mall-uat/detail": broken})
 
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 1
 
@@ -591,7 +546,7 @@ def test_a_project_zadig_knows_nothing_about_is_an_error(
 ):
     # What a wrong project key or a token whose user cannot see the project looks like.
     before = catalog_file.read_bytes()
-    fake = FakeZadig(world(environments=[], workflows=[], services=[]))
+    fake = zadig_with(world(environments=[], workflows=[], services=[]))
 
     assert run(fake, tmp_path, "--catalog", str(catalog_file)) == 1
 
@@ -611,7 +566,7 @@ def test_broken_catalog_is_reported_before_asking_zadig(tmp_path: Path, capsys):
         ),
         encoding="utf-8",
     )
-    fake = FakeZadig(world())
+    fake = zadig_with(world())
 
     assert run(fake, tmp_path, "--catalog", str(path)) == 1
 

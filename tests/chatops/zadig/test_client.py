@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, List, Union
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +20,7 @@ from chatops.zadig import (
     ZadigTimeout,
     ZadigUnavailable,
 )
+from tests.fakes.zadig import FakeZadig, ok
 
 BASE = "https://zadig.example.com"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYm90In0.c2VjcmV0LXNpZ25hdHVyZQ"
@@ -28,34 +29,6 @@ NO_DOCS = {
     "code": 500,
     "description": "mongo: no documents in result",
 }
-
-Reply = Union[httpx.Response, Exception, Callable[[httpx.Request], httpx.Response]]
-
-
-class FakeZadig:
-    """Answers each request with the next queued reply (the last one repeats) and records it."""
-
-    def __init__(self) -> None:
-        self.requests: List[httpx.Request] = []
-        self.replies: List[Reply] = []
-
-    def reply(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        if isinstance(reply, Exception):
-            raise reply
-        return reply(request) if callable(reply) else reply
-
-    @property
-    def last(self) -> httpx.Request:
-        return self.requests[-1]
-
-
-def ok(body: Any) -> httpx.Response:
-    return httpx.Response(200, json=body)
 
 
 def body_of(request: httpx.Request) -> Any:
