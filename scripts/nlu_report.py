@@ -23,7 +23,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -183,13 +183,18 @@ def markdown(result: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--data", default=ROOT / "tests" / "nlu", type=Path)
     parser.add_argument("--out", default=ROOT / "results" / "nlu", type=Path)
     parser.add_argument("--gate", action="store_true", help="exit 1 below the targets")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # Rasa's loader would quietly fall back to the newest model in the folder: score exactly
+    # the model asked for, or nothing.
+    if not args.model.is_file():
+        print(f"nlu_report: no model file at {args.model}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rasa.utils.log_utils import configure_structlog
 

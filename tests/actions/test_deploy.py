@@ -572,6 +572,20 @@ async def test_submit_never_sends_an_invalid_branch(rt, fake, form_tracker, disp
     assert "feature x" not in branches
 
 
+async def test_submit_with_an_invalid_branch_deploys_the_default_branch(
+    rt, fake, form_tracker, dispatcher
+):
+    tracker = form_tracker(service="order-service", environment="test", branch="feature x")
+
+    await ActionSubmitDeploy().run(dispatcher, tracker, {})
+
+    [trigger] = fake.calls_to("POST")
+    build = trigger.json["inputs"][0]["parameters"]["service_list"][0]
+    assert build["repo_info"][0]["branch"] == "test"  # catalog.yml: test's branch
+    assert texts(dispatcher)[0] == "分支名 'feature x' 不合法，改用 test 的默认分支 test。"
+    assert "已开始发布 order-service → test（分支 test）" in texts(dispatcher)[1]
+
+
 # -- ActionStopDeploy ---------------------------------------------------------------------
 
 

@@ -229,6 +229,36 @@ async def test_status_by_service_and_environment_is_about_that_service(
     assert "order-service" in text
 
 
+async def test_status_by_service_finds_that_services_task_among_newer_ones(
+    rt, fake, make_tracker, dispatcher
+):
+    """Tasks started outside the bot: only their jobs say which service they deployed."""
+    fake.add_task("mall-test", 44, "passed", services=["order-service"], end_time=1724300300)
+    fake.add_task("mall-test", 45, "failed", services=["order-service"], end_time=1724300400)
+    fake.add_task("mall-test", 46, "running", services=["payment-service"])
+    tracker = make_tracker(
+        text="测试环境的订单服务怎么样了",
+        entities={"service": "订单服务", "environment": "测试环境"},
+    )
+
+    await ActionQueryStatus().run(dispatcher, tracker, {})
+
+    [text] = texts(dispatcher)
+    assert text.startswith("order-service → test（mall-test #45）：失败"), text
+    assert sent(fake)[-1] == get("mall-test", 45)
+
+
+async def test_status_by_service_says_when_no_recent_task_deployed_it(
+    rt, fake, make_tracker, dispatcher
+):
+    fake.add_task("mall-test", 46, "running", services=["payment-service"])
+    tracker = make_tracker(entities={"service": "订单服务", "environment": "测试环境"})
+
+    await ActionQueryStatus().run(dispatcher, tracker, {})
+
+    assert texts(dispatcher) == ["test（测试）环境最近 10 次发布里没有 order-service。"]
+
+
 async def test_status_by_service_alone_asks_which_environment(rt, fake, make_tracker, dispatcher):
     tracker = make_tracker(entities={"service": "订单服务"})
 

@@ -225,3 +225,17 @@ def test_old_message_ids_are_pruned_eventually(db: Path):
         assert seen.first_time("new", now=prune_at + 1) is False
     finally:
         seen.close()
+
+
+def test_message_ids_are_remembered_for_the_whole_retention_window(db: Path):
+    """A re-delivery inside the window is refused even when pruning ran in between (the
+    double-deploy path: DingTalk re-sends a message it thinks was lost)."""
+    seen = SeenMessages(db, keep_seconds=100)
+    try:
+        assert seen.first_time("deploy-prod", now=T0)
+        # Later traffic triggers pruning several times while "deploy-prod" is 10-90 s old.
+        for offset in (10, 30, 50, 70, 90):
+            assert seen.first_time(f"other-{offset}", now=T0 + offset)
+        assert seen.first_time("deploy-prod", now=T0 + 95) is False
+    finally:
+        seen.close()

@@ -102,7 +102,11 @@ def text_to(content: str, mention: Optional[str] = "user123") -> Dict[str, Any]:
 
 
 async def settle() -> None:
-    """Let the dialogue task and the reply queue run before asserting that nothing happened."""
+    """Let the dialogue task and the reply queue run before asserting that nothing happened.
+
+    Both are tasks on this event loop and the fakes answer without I/O, so each step needs
+    only a turn of the loop; five 20 ms sleeps give them many turns.
+    """
     for _ in range(5):
         await asyncio.sleep(0.02)
 

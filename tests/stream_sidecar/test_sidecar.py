@@ -222,7 +222,9 @@ def test_bot_rejecting_the_signature_is_acked_bad_request(simulator: ServerProce
             assert call["rejected"] == "forged"
             [ack] = acks_for(simulator, pushed["messageId"])
             assert ack["code"] == 400
-            time.sleep(1.0)  # a rejection is final: no retries
+            # A rejection is final: no retries. A retry would come 0.5 s after the first
+            # attempt (sidecar.RETRY_DELAYS_S), so 1 s would have seen it.
+            time.sleep(1.0)
             assert len(strict.calls) == 1
             assert "DINGTALK_APP_SECRET differs" in sidecar.tail()
     finally:
