@@ -1,4 +1,4 @@
-"""The Zadig simulator, verified over raw HTTP against the reference (zadig-openapi.md).
+"""The Zadig simulator, verified over raw HTTP against docs/zadig-openapi.md.
 
 The simulator runs as a real process (see conftest); every test starts from `/_sim/reset`.
 Durations are short: 0.2 s waiting, 0.6 s running (build first half, deploy second half).
@@ -16,7 +16,8 @@ import pytest
 
 from chatops.catalog import parse_catalog
 from devstack.process import free_port
-from simulators.zadig_world import World, WorldConfig, ZadigError
+from simulators.zadig.errors import ZadigError
+from simulators.zadig.world import World, WorldConfig
 
 # Must match the simulator process started in conftest (tests/simulators has no __init__.py, so
 # conftest is not importable as a module here).
