@@ -67,7 +67,7 @@ bench: model
 
 ## bench-nlu: train and score every pipeline variant in bench/configs/ (slow: minutes per variant)
 bench-nlu: setup
-	$(PY) bench/nlu_variants.py
+	$(PY) -m bench.nlu_variants
 
 catalog-refresh: setup
 	$(PY) -m scripts.refresh_catalog

@@ -25,7 +25,8 @@ import httpx
 from chatops.catalog import Catalog, load_catalog
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.messages import text_message
-from chatops.dingtalk.sender import Delivery, DingTalkSender, SendQueue
+from chatops.dingtalk.queue import SendQueue
+from chatops.dingtalk.sender import Delivery, DingTalkSender
 from chatops.followups import FollowupWorker
 from chatops.replies import task_url
 from chatops.settings import Settings, get_settings

@@ -48,7 +48,9 @@ class Ports:
 class Stack:
     model: Path
     ports: Ports = field(default_factory=Ports)
-    state_dir: Optional[Path] = None
+    state_dir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="chatops-stack-", dir=ROOT / "var"))
+    )
     waiting_seconds: float = 1.0
     running_seconds: float = 6.0
     webhook: bool = True
@@ -60,8 +62,6 @@ class Stack:
     processes: List[ServerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.state_dir is None:
-            self.state_dir = Path(tempfile.mkdtemp(prefix="chatops-stack-", dir=ROOT / "var"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = self.state_dir / "logs"
 

@@ -20,7 +20,7 @@ Environment:
   BOT_WEBHOOK_URL            default http://127.0.0.1:5005/webhooks/dingtalk/webhook
   DINGTALK_OPENAPI_ENDPOINT  default https://api.dingtalk.com; read by the SDK itself when it
                              is imported, so it must be in the environment before this process
-                             starts (tests point it at ``simulators/dingtalk.py``).
+                             starts (tests point it at the ``simulators.dingtalk`` package).
 
 Run: ``.venv-stream/bin/python stream_sidecar/sidecar.py`` (runs until SIGINT/SIGTERM).
 

@@ -11,7 +11,8 @@ from chatops.dingtalk.messages import (
     text_message,
     to_openapi,
 )
-from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender, SendQueue
+from chatops.dingtalk.queue import SendQueue
+from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender
 from chatops.dingtalk.signing import SignatureError, sign, verify_request
 
 __all__ = [

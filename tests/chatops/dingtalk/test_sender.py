@@ -7,7 +7,8 @@ import pytest
 
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.messages import markdown_message, text_message
-from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender, SendQueue
+from chatops.dingtalk.queue import SendQueue
+from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender
 
 API = "https://api.dingtalk.test"
 WEBHOOK = "https://oapi.dingtalk.test/robot/sendBySession?session=abc123"

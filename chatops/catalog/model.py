@@ -1,0 +1,181 @@
+"""What the catalog holds: environments, services and the mapping to a Zadig deploy request."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from chatops.zadig.models import DeployRequest
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "catalog.yml"
+
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Words people add around an environment name that do not change which one they mean.
+_ENV_NOISE = ("环境",)
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used; the message names the file, line and problem."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    key: str
+    aliases: Tuple[str, ...]
+    workflow: str
+    build_job: str
+    deploy_job: str
+    branch: str
+    production: bool = False
+
+    @property
+    def label(self) -> str:
+        """Short Chinese label for choices, e.g. ``开发`` for dev."""
+        for alias in self.aliases:
+            if not alias.isascii():
+                return alias[:-2] if alias.endswith("环境") and len(alias) > 2 else alias
+        return self.key
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    repo: str
+    aliases: Tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.aliases[0] if self.aliases else self.name
+
+
+@dataclass(frozen=True)
+class Catalog:
+    project_key: str
+    project_name: str
+    registry: str
+    codehost: str
+    repo_namespace: str
+    environments: Dict[str, Environment]
+    services: Dict[str, Service]
+    path: Optional[Path] = field(default=None, compare=False)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def environment(self, text: Optional[str]) -> Optional[Environment]:
+        """The environment meant by a key or any alias (case-insensitive), else None."""
+        if not text:
+            return None
+        wanted = _norm(text)
+        candidates = {wanted}
+        for noise in _ENV_NOISE:
+            if wanted.endswith(noise) and len(wanted) > len(noise):
+                candidates.add(wanted[: -len(noise)])
+        for env in self.environments.values():
+            names = {_norm(env.key), *(_norm(a) for a in env.aliases)}
+            if candidates & names:
+                return env
+        return None
+
+    def service(self, text: Optional[str]) -> Optional[Service]:
+        """The service meant by its name, module or any alias (case-insensitive), else None."""
+        if not text:
+            return None
+        wanted = _norm(text)
+        for svc in self.services.values():
+            if wanted in {_norm(svc.name), _norm(svc.module), *(_norm(a) for a in svc.aliases)}:
+                return svc
+        return None
+
+    def suggest_services(self, text: str, limit: int = 3) -> List[str]:
+        """Closest catalog service names to a misspelt one (``ordr-service`` -> order-service)."""
+        return _closest(text, {n: [n, *s.aliases] for n, s in self.services.items()}, limit)
+
+    def suggest_environments(self, text: str, limit: int = 2) -> List[str]:
+        return _closest(text, {k: [k, *e.aliases] for k, e in self.environments.items()}, limit)
+
+    def environment_of_workflow(self, workflow_key: str) -> Optional[Environment]:
+        for env in self.environments.values():
+            if env.workflow == workflow_key:
+                return env
+        return None
+
+    # -- the mapping to Zadig --------------------------------------------------------------
+
+    def plan(self, service: str, environment: str, branch: Optional[str] = None) -> DeployRequest:
+        """The exact build+deploy request for a service in an environment.
+
+        ``branch`` defaults to the environment's branch. Raises KeyError for names that are not
+        in the catalog (callers validate first and offer suggestions).
+        """
+        svc = self.service(service)
+        env = self.environment(environment)
+        if svc is None:
+            raise KeyError(f"unknown service: {service}")
+        if env is None:
+            raise KeyError(f"unknown environment: {environment}")
+        return DeployRequest(
+            project_key=self.project_key,
+            workflow_key=env.workflow,
+            build_job=env.build_job,
+            deploy_job=env.deploy_job,
+            registry=self.registry,
+            codehost_name=self.codehost,
+            repo_namespace=self.repo_namespace,
+            repo_name=svc.repo,
+            service_name=svc.name,
+            service_module=svc.module,
+            branch=branch or env.branch,
+            env_name=env.key,
+            production=env.production,
+        )
+
+    # -- (de)serialisation -----------------------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        envs: Dict[str, Any] = {}
+        for env in self.environments.values():
+            item: Dict[str, Any] = {
+                "aliases": list(env.aliases),
+                "workflow": env.workflow,
+                "build_job": env.build_job,
+                "deploy_job": env.deploy_job,
+                "branch": env.branch,
+            }
+            if env.production:
+                item["production"] = True
+            envs[env.key] = item
+        svcs: Dict[str, Any] = {}
+        for svc in self.services.values():
+            item = {"aliases": list(svc.aliases)}
+            if svc.module != svc.name:
+                item["module"] = svc.module
+            if svc.repo != svc.name:
+                item["repo"] = svc.repo
+            svcs[svc.name] = item
+        return {
+            "project": {"key": self.project_key, "name": self.project_name},
+            "registry": self.registry,
+            "codehost": self.codehost,
+            "repo_namespace": self.repo_namespace,
+            "environments": envs,
+            "services": svcs,
+        }
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", str(text)).lower()
+
+
+def _closest(text: str, names: Dict[str, List[str]], limit: int) -> List[str]:
+    wanted = _norm(text)
+    scored = []
+    for key, spellings in names.items():
+        best = max(difflib.SequenceMatcher(None, wanted, _norm(s)).ratio() for s in spellings)
+        if best >= 0.5:
+            scored.append((best, key))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [key for _, key in scored[:limit]]
