@@ -23,7 +23,7 @@ demo: model
 ## tests, end to end)
 test: model
 	$(PY) scripts/generate_nlu.py --check
-	$(MAKE) --no-print-directory lint validate unit nlu-gate stories e2e
+	$(MAKE) --no-print-directory lint types validate unit nlu-gate stories e2e
 
 setup:
 	@scripts/bootstrap.sh venv
