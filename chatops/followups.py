@@ -1,11 +1,16 @@
 """Unprompted result messages: when a task the bot started ends, say so in the same chat, once.
 
 Two sources race to notice the end of a task:
-- polling ``GET /openapi/workflows/custom/task`` with exponential backoff (always on);
-- Zadig's workflow webhook notification (when the workflow has one pointing at the bot).
-Whichever sees a terminal status first claims the row in ``FollowupStore`` (an atomic state
-change) and posts; the other finds nothing left to do. Rows live in SQLite, so a restart of
-either process loses nothing: the worker resumes every pending row on start.
+- polling ``GET /openapi/workflows/custom/task`` with exponential back-off (always on), each
+  poll under a short lease on the row so two replicas do not poll the same task;
+- Zadig's workflow webhook notification (docs/zadig-openapi.md §6.2), handled in the background
+  after the webhook was answered.
+Whichever sees a terminal status first ends the row and queues the result in the outbox in one
+transaction (`FollowupStore.complete`); the other finds nothing left to do. Sending is the
+outbox's job, so the result is posted once even if a replica dies right after.
+
+Each row is polled on its own: an error that is the row's (not Zadig being down) is counted,
+and after ``max_errors`` the row is given up, visibly (state ``failed`` with the error).
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ import time
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from chatops import replies
+from chatops.dingtalk.inbound import ReplyTarget
+from chatops.dingtalk.messages import text_message
 from chatops.replies import describe_result, task_url
-from chatops.state import Followup, FollowupStore
+from chatops.state import Followup, FollowupStore, Outbox
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import ZadigError, ZadigNotFound
 from chatops.zadig.models import Task
 
 logger = logging.getLogger(__name__)
 
-# Delivers a text to a stored reply target; raises on failure (the row is then retried).
-Notify = Callable[[Dict[str, Any], str], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[Any]]
+# A poll holds its row this long at most (a Zadig call times out well before).
+POLL_LEASE_SECONDS = 60.0
 
 
 class FollowupWorker:
@@ -33,36 +41,37 @@ class FollowupWorker:
         self,
         store: FollowupStore,
         zadig: ZadigClient,
-        notify: Notify,
+        outbox: Outbox,
         *,
         web_url: str,
         min_interval: float = 2.0,
         max_interval: float = 60.0,
         tick: float = 1.0,
         max_age: float = 6 * 3600,
+        max_errors: int = 10,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
+        on_queued: Optional[Callable[[], None]] = None,
     ) -> None:
         self.store = store
         self.zadig = zadig
-        self.notify = notify
+        self.outbox = outbox
         self.web_url = web_url
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.tick = tick
         self.max_age = max_age
+        self.max_errors = max_errors
         self.clock = clock
         self.sleep = sleep
+        self.on_queued = on_queued
         self._task: Optional["asyncio.Task[None]"] = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None or self._task.done():
-            recovered = self.store.recover_interrupted()
-            if recovered:
-                logger.info("resuming %d follow-ups interrupted during delivery", recovered)
-            self._task = asyncio.get_event_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -79,7 +88,7 @@ class FollowupWorker:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep the loop alive whatever one row does
+            except Exception:  # keep the loop alive whatever one round does
                 logger.exception("follow-up round failed")
             await self.sleep(self.tick)
 
@@ -89,35 +98,58 @@ class FollowupWorker:
         return float(min(self.max_interval, self.min_interval * (2**polls)))
 
     async def run_once(self) -> int:
-        """Poll every due row once; returns how many results were posted."""
-        posted = 0
+        """Poll every due row once; returns how many results were queued."""
+        queued = 0
         for followup in self.store.due(self.clock()):
-            now = self.clock()
-            too_old = now - followup.created_at > self.max_age
+            if not self.store.lease(followup.id, POLL_LEASE_SECONDS, self.clock()):
+                continue  # another replica is polling it
             try:
-                task = await self.zadig.get_task(followup.workflow_key, followup.task_id)
-            except ZadigNotFound:
-                logger.warning(
-                    "task %s#%s no longer exists in Zadig", followup.workflow_key, followup.task_id
-                )
-                if too_old:
-                    posted += await self._give_up(followup)
-                else:
-                    self.store.reschedule(followup.id, now + self.max_interval)
-                continue
-            except ZadigError as exc:  # Zadig down or slow: try again later, lose nothing
-                logger.warning(
-                    "polling %s#%s failed: %s", followup.workflow_key, followup.task_id, exc
-                )
-                self.store.reschedule(followup.id, now + self.backoff(followup.polls))
-                continue
-            if task.is_terminal:  # even when late: a real result beats "gave up"
-                posted += await self.complete(followup, task)
-            elif too_old:
-                posted += await self._give_up(followup)
-            else:
-                self.store.reschedule(followup.id, now + self.backoff(followup.polls))
-        return posted
+                queued += await self._poll(followup)
+            except asyncio.CancelledError:
+                self.store.reschedule(followup.id, self.clock())  # let the lease go now
+                raise
+            except Exception as exc:  # this row's own problem: isolate it, count it
+                logger.exception("follow-up %s#%s failed", followup.workflow_key, followup.task_id)
+                self._row_error(followup, f"{type(exc).__name__}: {exc}")
+        return queued
+
+    async def _poll(self, followup: Followup) -> int:
+        now = self.clock()
+        too_old = now - followup.created_at > self.max_age
+        try:
+            task = await self.zadig.get_task(followup.workflow_key, followup.task_id)
+        except ZadigNotFound:
+            logger.warning(
+                "task %s#%s no longer exists in Zadig", followup.workflow_key, followup.task_id
+            )
+            if too_old:
+                return self._give_up(followup)
+            self.store.reschedule(followup.id, now + self.max_interval)
+            return 0
+        except ZadigError as exc:  # Zadig down or slow: try again later, lose nothing
+            logger.warning("polling %s#%s failed: %s", followup.workflow_key, followup.task_id, exc)
+            self.store.reschedule(followup.id, now + self.backoff(followup.polls))
+            return 0
+        if task.is_terminal:  # even when late: a real result beats "gave up"
+            return self.complete(followup, task)
+        if too_old:
+            return self._give_up(followup)
+        self.store.reschedule(followup.id, now + self.backoff(followup.polls))
+        return 0
+
+    def _row_error(self, followup: Followup, error: str) -> None:
+        if followup.attempts + 1 >= self.max_errors:
+            logger.error(
+                "giving up following %s#%s after %d errors: %s",
+                followup.workflow_key,
+                followup.task_id,
+                followup.attempts + 1,
+                error,
+            )
+            self.store.give_up(followup.id, error)
+        else:
+            next_at = self.clock() + self.backoff(followup.attempts)
+            self.store.reschedule(followup.id, next_at, error=error)
 
     # -- webhook path ----------------------------------------------------------------------
 
@@ -126,10 +158,11 @@ class FollowupWorker:
 
         True when it completed a follow-up.
         """
-        workflow = payload.get("workflow") or {}
+        raw = payload.get("workflow")
+        workflow: Dict[str, Any] = raw if isinstance(raw, dict) else {}
         workflow_key = workflow.get("workflow_name")
         task_id = str(workflow.get("task_id", ""))
-        if not workflow_key or not task_id.isdigit():
+        if not isinstance(workflow_key, str) or not workflow_key or not task_id.isdigit():
             return False
         followup = self.store.get(workflow_key, int(task_id))
         if followup is None or followup.state != "pending":
@@ -139,40 +172,32 @@ class FollowupWorker:
         )
         if not task.is_terminal:
             return False
-        return bool(await self.complete(followup, task))
+        return bool(self.complete(followup, task))
 
-    # -- posting ---------------------------------------------------------------------------
+    # -- queueing the message --------------------------------------------------------------
 
-    async def complete(self, followup: Followup, task: Task) -> int:
-        if not self.store.claim(followup.id):
-            return 0  # the other path got there first
+    def complete(self, followup: Followup, task: Task) -> int:
         link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
         text = describe_result(task, link, followup.service, followup.environment)
-        return await self._deliver(followup, text, task.status)
+        return self._end(followup, text, task.status)
 
-    async def _give_up(self, followup: Followup) -> int:
-        if not self.store.claim(followup.id):
-            return 0
+    def _give_up(self, followup: Followup) -> int:
         link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
         text = replies.stopped_following(
             followup.workflow_key, followup.task_id, self.max_age, link
         )
-        return await self._deliver(followup, text, "abandoned")
+        return self._end(followup, text, "abandoned")
 
-    async def _deliver(self, followup: Followup, text: str, status: str) -> int:
-        if not followup.target:
-            self.store.mark_delivered(followup.id, status)  # nowhere to post (e.g. REST channel)
+    def _end(self, followup: Followup, text: str, status: str) -> int:
+        """End the row and queue its message (nowhere to post, e.g. the REST channel: only end)."""
+        message = None
+        if followup.target:
+            mentions = ReplyTarget.from_dict(followup.target).mention_ids()
+            message = text_message(text, mentions)
+        if not self.store.complete(followup, status, self.outbox, message, self.clock()):
+            return 0  # the other path got there first
+        if message is None:
             return 0
-        try:
-            await self.notify(followup.target, text)
-        except Exception as exc:
-            logger.warning(
-                "posting the result of %s#%s failed, will retry: %s",
-                followup.workflow_key,
-                followup.task_id,
-                exc,
-            )
-            self.store.release(followup.id, self.clock() + self.min_interval)
-            return 0
-        self.store.mark_delivered(followup.id, status)
+        if self.on_queued is not None:
+            self.on_queued()
         return 1

@@ -154,7 +154,20 @@ def explain_zadig_error(
 
 ONLY_TEXT = "目前只支持文字消息，请直接打字告诉我要做什么，比如“把订单服务发到测试环境”。"
 EMPTY_TEXT = "在的！说“帮助”看看我能做什么。"
-PROCESSING_FAILED = "处理这条消息时出错了，什么都没有执行，请稍后再试。"
+# A turn that failed or produced no answer (the action server down, an action raising): part of
+# it may have happened (a trigger may have gone out), so never claim that nothing did.
+PROCESSING_FAILED = (
+    "这条消息没有处理完，请稍后问我“刚才的发布怎么样了”确认发布状态，再决定要不要重发。"
+)
+
+
+def message_not_processed(text: str) -> str:
+    """For a message whose processing was cut off (a crash): it may have partly happened."""
+    said = text if len(text) <= 30 else text[:30] + "…"
+    return (
+        f"你刚才说的“{said}”没有处理完（机器人重启了）。请先问我“刚才的发布怎么样了”"
+        "确认发布状态，再决定要不要重发。"
+    )
 
 
 # -- the deploy form ---------------------------------------------------------------------------

@@ -23,7 +23,9 @@ DEMO_APP_KEY = "demo-app-key"
 DEMO_APP_SECRET = "demo-app-secret"
 DEMO_DINGTALK_API = "http://127.0.0.1:7080"
 
-_SECRETS = {"zadig_token", "dingtalk_app_secret", "zadig_webhook_token"}
+_SECRETS = {"zadig_token", "dingtalk_app_secret", "zadig_webhook_token", "action_server_token"}
+# A demo action-server token only works between the bundled processes on loopback.
+DEMO_ACTION_TOKEN = "demo-action-server-token"
 
 
 class SettingsError(ValueError):
@@ -44,13 +46,32 @@ class Settings:
     dingtalk_robot_code: str = DEMO_APP_KEY
     dingtalk_api_base: str = DEMO_DINGTALK_API
     dingtalk_mode: str = "http"
-    # DingTalk allows a robot 20 messages a minute; replies are paced to stay under it.
+    # DingTalk throttles a robot above 20 messages a minute in one group (docs/dingtalk.md
+    # §2.5): each conversation gets at most this many in any minute (a burst of
+    # dingtalk_send_burst, then the rest spread out); 0 = no pacing.
     dingtalk_send_per_minute: int = 20
+    dingtalk_send_burst: int = 5
+    # Optional cap over all conversations together (0 = none).
+    dingtalk_send_global_per_minute: int = 0
+    # How long DingTalk refuses a conversation after "send too fast" (130101): 10 minutes.
+    dingtalk_throttle_seconds: float = 600.0
+    # How far a callback's timestamp may be from our clock (DingTalk documents one hour).
+    dingtalk_signature_window: float = 3600.0
     catalog_path: Path = ROOT / "catalog.yml"
     state_db: Path = ROOT / "var" / "chatops.db"
+    # SQLAlchemy URL of the shared database; empty = SQLite at state_db.
+    db_url_override: str = ""
     followup_min_interval: float = 2.0
     followup_max_seconds: float = 6 * 3600
+    # A message still unanswered this long after it arrived was lost in a crash.
+    inbound_lost_seconds: float = 120.0
+    # Shared secret Rasa sends to the action server (endpoints.yml); empty = refuse every call.
+    action_server_token: str = DEMO_ACTION_TOKEN
     demo: bool = True
+
+    @property
+    def db_url(self) -> str:
+        return self.db_url_override or f"sqlite:///{self.state_db.resolve()}"
 
     def __repr__(self) -> str:  # never print secrets
         parts = []
@@ -58,8 +79,20 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in _SECRETS and value:
                 value = "***"
+            elif f.name == "db_url_override" and value:
+                value = _redact_password(str(value))
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
+
+
+def _redact_password(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -73,6 +106,29 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _db_url(env: Mapping[str, str]) -> str:
+    url = (env.get("CHATOPS_DB_URL") or "").strip()
+    if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
+        raise SettingsError(
+            "CHATOPS_DB_URL must be a SQLAlchemy URL for SQLite or PostgreSQL, e.g. "
+            "postgresql://chatops:<password>@db:5432/chatops"
+        )
+    return url
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
@@ -106,11 +162,18 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
             env, "DINGTALK_API_BASE", DEMO_DINGTALK_API if demo else "https://api.dingtalk.com"
         ),
         dingtalk_mode=mode,
-        dingtalk_send_per_minute=int(_float(env, "DINGTALK_SEND_PER_MINUTE", 20)),
+        dingtalk_send_per_minute=_count(env, "DINGTALK_SEND_PER_MINUTE", 20),
+        dingtalk_send_burst=_count(env, "DINGTALK_SEND_BURST", 5),
+        dingtalk_send_global_per_minute=_count(env, "DINGTALK_SEND_GLOBAL_PER_MINUTE", 0),
+        dingtalk_signature_window=_float(env, "DINGTALK_SIGNATURE_WINDOW_SECONDS", 3600.0),
+        dingtalk_throttle_seconds=_float(env, "DINGTALK_THROTTLE_SECONDS", 600.0),
         catalog_path=Path(env.get("CATALOG_PATH") or ROOT / "catalog.yml"),
         state_db=Path(env.get("CHATOPS_DB") or ROOT / "var" / "chatops.db"),
+        db_url_override=_db_url(env),
         followup_min_interval=_float(env, "FOLLOWUP_MIN_INTERVAL", 2.0),
         followup_max_seconds=_float(env, "FOLLOWUP_MAX_SECONDS", 6 * 3600),
+        inbound_lost_seconds=_float(env, "INBOUND_LOST_SECONDS", 120.0),
+        action_server_token=env.get("ACTION_SERVER_TOKEN") or (DEMO_ACTION_TOKEN if demo else ""),
         demo=demo,
     )
 

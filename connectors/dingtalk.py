@@ -3,12 +3,14 @@
 Routes: ``POST /webhooks/dingtalk/webhook`` and ``GET /webhooks/dingtalk/``.
 
 HTTP mode: DingTalk posts each message here, signed (headers ``timestamp``/``sign``).
-Stream mode: ``stream_sidecar`` receives over DingTalk's WebSocket and posts the same
-JSON here, signed the same way, so both modes share this one code path.
+Stream mode: ``stream_sidecar`` receives over DingTalk's WebSocket and posts the same JSON here,
+signed the same way, so both modes share this one code path.
 
-Every request is verified before anything else; the reply is an immediate ``200`` and the
-bot's answers go out through the message's ``sessionWebhook`` (or DingTalk's OpenAPI once that
-expired) via the runtime's paced queue (`chatops.runtime.ServerRuntime`).
+Every request is size-checked and verified before anything else; a new msgId is recorded
+(`InboundLog`, shared by all replicas) and answered ``200`` at once; the dialogue runs in the
+background and its replies are collected for the turn, then written to the durable outbox
+together with marking the message answered (`ServerRuntime.finish_turn`). A turn that fails or
+produces no reply still gets an honest answer.
 
 Conversation key: Rasa's ``sender_id`` is ``<conversationId>:<userId>``. In a group every
 member gets their own tracker, so two people answering the bot at the same time never fill
@@ -31,13 +33,15 @@ from chatops.dingtalk.inbound import InboundMessage, MalformedMessage, ReplyTarg
 from chatops.dingtalk.messages import choices_markdown, text_message
 from chatops.dingtalk.signing import SignatureError, verify_request
 from chatops.replies import EMPTY_TEXT, ONLY_TEXT, PROCESSING_FAILED
-from chatops.runtime import ServerRuntime, server_runtime
-from connectors.runtime import RuntimeFactory, register_runtime_listeners
+from chatops.runtime import server_runtime
+from connectors.runtime import RuntimeFactory, read_limited, register_runtime_listeners
 
 logger = logging.getLogger(__name__)
 
 # DingTalk takes the HTTP body as a synchronous reply; "empty" means "nothing to say here".
 ACK = {"msgtype": "empty"}
+# A robot message is a few kilobytes; anything far larger is not DingTalk.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def sender_key(message: InboundMessage) -> str:
@@ -45,27 +49,22 @@ def sender_key(message: InboundMessage) -> str:
 
 
 class DingTalkOutput(OutputChannel):
-    """Sends Rasa's replies for one inbound message back to its conversation."""
+    """Collects Rasa's replies to one message, as DingTalk messages, for `finish_turn`."""
 
     @classmethod
     def name(cls) -> Text:
         return "dingtalk"
 
-    def __init__(self, runtime: ServerRuntime, target: ReplyTarget) -> None:
-        self.runtime = runtime
+    def __init__(self, target: ReplyTarget) -> None:
         self.target = target
+        self.messages: List[Dict[str, Any]] = []
 
     @property
     def mentions(self) -> List[str]:
         return self.target.mention_ids()
 
-    async def _queue(self, message: Dict[str, Any]) -> None:
-        # Not awaited to completion: a throttled robot (130101) must not stall the dialogue;
-        # the queue keeps the order and retries with backoff.
-        await self.runtime.queue.put(self.target, message)
-
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        await self._queue(text_message(text, self.mentions))
+        self.messages.append(text_message(text, self.mentions))
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
@@ -75,7 +74,7 @@ class DingTalkOutput(OutputChannel):
             (str(b.get("title", "")), str(b.get("payload", b.get("title", "")))) for b in buttons
         ]
         title = text.splitlines()[0][:30] if text else "请选择"
-        await self._queue(choices_markdown(title, text, options, self.mentions))
+        self.messages.append(choices_markdown(title, text, options, self.mentions))
 
     async def send_quick_replies(
         self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
@@ -87,7 +86,7 @@ class DingTalkOutput(OutputChannel):
     ) -> None:
         """A ready DingTalk message (has ``msgtype``) is sent as is."""
         if isinstance(json_message, dict) and json_message.get("msgtype"):
-            await self._queue(json_message)
+            self.messages.append(json_message)
         else:
             await self.send_text_message(recipient_id, str(json_message))
 
@@ -122,7 +121,7 @@ class DingTalkInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok", "channel": "dingtalk", **self.runtime().health()})
 
-        @bp.route("/webhook", methods=["POST"])
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             return await self.handle(request, on_new_message)
 
@@ -137,27 +136,39 @@ class DingTalkInput(InputChannel):
                 request.headers.get("timestamp"),
                 request.headers.get("sign"),
                 runtime.settings.dingtalk_app_secret,
+                max_skew_ms=int(runtime.settings.dingtalk_signature_window * 1000),
             )
         except SignatureError as exc:
             logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
             return response.json({"error": "invalid signature", "reason": exc.reason}, status=401)
+        body = await read_limited(request, MAX_BODY_BYTES)
+        if body is None:
+            return response.json({"error": "body too large"}, status=413)
         try:
-            message = parse_message(request.body or b"")
+            message = parse_message(body)
         except MalformedMessage as exc:
             return response.json({"error": "malformed message", "detail": str(exc)}, status=400)
 
-        if not runtime.seen.first_time(message.msg_id):
+        target = message.reply_target()
+        if not runtime.inbound.accept(
+            message.msg_id,
+            conversation_id=message.conversation_id,
+            sender_key=sender_key(message),
+            text=message.text,
+            target=target.to_dict(),
+        ):
             logger.info("ignored re-delivered DingTalk message %s", message.msg_id)
             return response.json({**ACK, "duplicate": True})
 
-        output = DingTalkOutput(runtime, message.reply_target())
+        mentions = target.mention_ids()
         if not message.supported:
-            await output.send_text_message(message.user_id, ONLY_TEXT)
+            runtime.finish_turn(message.msg_id, target, [text_message(ONLY_TEXT, mentions)])
             return response.json(ACK)
         if not message.text:
-            await output.send_text_message(message.user_id, EMPTY_TEXT)
+            runtime.finish_turn(message.msg_id, target, [text_message(EMPTY_TEXT, mentions)])
             return response.json(ACK)
 
+        output = DingTalkOutput(target)
         user_message = UserMessage(
             message.text,
             output,
@@ -167,7 +178,7 @@ class DingTalkInput(InputChannel):
             metadata=message.context().to_metadata(),
         )
         # Acknowledge at once; DingTalk does not wait for the dialogue.
-        task = asyncio.get_event_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._process(on_new_message, user_message, output)
         )
         self._background.add(task)
@@ -180,8 +191,16 @@ class DingTalkInput(InputChannel):
         message: UserMessage,
         output: DingTalkOutput,
     ) -> None:
+        runtime = self.runtime()
         try:
             await on_new_message(message)
         except Exception:
             logger.exception("processing DingTalk message %s failed", message.message_id)
-            await output.send_text_message(message.sender_id, PROCESSING_FAILED)
+            output.messages.append(text_message(PROCESSING_FAILED, output.mentions))
+        else:
+            if not output.messages:
+                # Rasa logs a failed custom action (action server down, an action raising)
+                # and carries on without a word: say so rather than leave silence.
+                logger.error("message %s produced no reply", message.message_id)
+                output.messages.append(text_message(PROCESSING_FAILED, output.mentions))
+        runtime.finish_turn(str(message.message_id), output.target, output.messages)

@@ -9,10 +9,11 @@ instead of waiting for the next poll; nothing is sent to Rasa's dialogue.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional, Set, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -20,12 +21,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from chatops.runtime import server_runtime
-from connectors.runtime import RuntimeFactory, register_runtime_listeners
+from connectors.runtime import RuntimeFactory, read_limited, register_runtime_listeners
 
 logger = logging.getLogger(__name__)
 
 # "workflow" for per-workflow notifications (v3.1+), "complete_execute" for the v5 system hook.
 ACCEPTED_EVENTS = {"workflow", "complete_execute"}
+# A notification lists every stage and job of one task: generous, but bounded.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class ZadigWebhookInput(InputChannel):
@@ -39,6 +42,7 @@ class ZadigWebhookInput(InputChannel):
 
     def __init__(self, runtime: RuntimeFactory = server_runtime.get) -> None:
         self.runtime = runtime
+        self._background: Set["asyncio.Task[bool]"] = set()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("zadig_webhook", __name__)
@@ -49,7 +53,7 @@ class ZadigWebhookInput(InputChannel):
             enabled = bool(self.runtime().settings.zadig_webhook_token)
             return response.json({"status": "ok", "channel": "zadig", "enabled": enabled})
 
-        @bp.route("/webhook", methods=["POST"])
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             return await self.handle(request)
 
@@ -68,13 +72,21 @@ class ZadigWebhookInput(InputChannel):
             logger.warning("rejected a Zadig notification with a wrong X-Zadig-Token")
             return response.json({"error": "invalid X-Zadig-Token"}, status=401)
         event = request.headers.get("X-Zadig-Event", "")
+        body = await read_limited(request, MAX_BODY_BYTES)
+        if body is None:
+            return response.json({"error": "body too large"}, status=413)
         try:
-            payload = json.loads(request.body or b"")
+            payload = json.loads(body)
         except ValueError:
             return response.json({"error": "body is not JSON"}, status=400)
         if not isinstance(payload, dict):
             return response.json({"error": "body is not a JSON object"}, status=400)
         if event not in ACCEPTED_EVENTS and payload.get("event") not in ACCEPTED_EVENTS:
             return response.json({"message": "ignored", "event": event})
-        completed = await runtime.followups.on_webhook(payload)
-        return response.json({"message": "success", "completed": completed})
+        # Zadig gives up after 10 s and never retries (docs/zadig-openapi.md §6.2): answer now,
+        # handle it in the background. Ending the follow-up is one transaction, so being cut
+        # off half-way leaves nothing half-done.
+        task = asyncio.get_running_loop().create_task(runtime.followups.on_webhook(payload))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return response.json({"message": "success"})

@@ -24,6 +24,7 @@ from devstack.process import ROOT, ServerProcess, free_port, python_module
 VENV_BIN = Path(sys.executable).parent
 STREAM_PYTHON = ROOT / ".venv-stream" / "bin" / "python"
 WEBHOOK_TOKEN = "demo-zadig-webhook-token"  # simulator <-> bot only; not a secret
+ACTION_TOKEN = "demo-action-server-token"  # Rasa <-> action server on loopback; not a secret
 
 
 def newest_model() -> Optional[Path]:
@@ -59,6 +60,8 @@ class Stack:
     app_secret: str = "demo-app-secret"
     # DingTalk's real limit (and the demo's) is 20 a minute; the e2e suite talks much faster.
     send_per_minute: int = 20
+    # DingTalk's penalty after "send too fast" is 10 minutes; tests shorten it.
+    throttle_seconds: float = 600.0
     processes: List[ServerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -96,16 +99,21 @@ class Stack:
             "CHATOPS_DB": str(self.state_dir / "chatops.db"),
             "FOLLOWUP_MIN_INTERVAL": str(self.followup_interval),
             "DINGTALK_SEND_PER_MINUTE": str(self.send_per_minute),
+            "DINGTALK_THROTTLE_SECONDS": str(self.throttle_seconds),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONWARNINGS": "ignore",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "RASA_TELEMETRY_ENABLED": "false",
+            "ACTION_SERVER_TOKEN": ACTION_TOKEN,
+            # The action server listens on loopback only (rasa_sdk reads SANIC_HOST).
+            "SANIC_HOST": "127.0.0.1",
         }
 
     def _endpoints_file(self) -> Path:
         path = self.state_dir / "endpoints.yml"
         path.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.ports.actions}/webhook"\n'
+            f'  token: "{ACTION_TOKEN}"\n'
             f"tracker_store:\n  type: SQL\n  dialect: sqlite\n"
             f"  db: {self.state_dir / 'rasa.db'}\n",
             encoding="utf-8",

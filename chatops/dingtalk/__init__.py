@@ -11,7 +11,6 @@ from chatops.dingtalk.messages import (
     text_message,
     to_openapi,
 )
-from chatops.dingtalk.queue import SendQueue
 from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender
 from chatops.dingtalk.signing import SignatureError, sign, verify_request
 
@@ -22,7 +21,6 @@ __all__ = [
     "InboundMessage",
     "MalformedMessage",
     "ReplyTarget",
-    "SendQueue",
     "SignatureError",
     "choices_markdown",
     "dtmd_link",

@@ -6,7 +6,7 @@ needed, the URL is the credential), otherwise the robot OpenAPI with an app acce
 
 Throttling (errcode 130101, HTTP 429, an OpenAPI throttling code), 5xx and connection errors
 are retried with exponential backoff. When retries run out, or DingTalk refuses the message
-for good, `DeliveryFailed` is raised: the caller (or `SendQueue`) keeps the message, nothing is
+for good, `DeliveryFailed` is raised: the caller (the outbox) keeps the message, nothing is
 dropped silently. The app secret and the access token never appear in logs or exceptions.
 """
 
@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,6 +34,8 @@ ERRCODE_OK = 0
 ERRCODE_SESSION_GONE = 300001
 ERRCODE_TOO_FAST = 130101
 
+# Where sessionWebhook URLs live (docs/dingtalk.md §1.4, §2.2).
+DINGTALK_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
 # Do not start a webhook call this close to the session's expiry: it may expire in flight.
 WEBHOOK_MARGIN_MS = 60_000
 # Refresh the access token this long before DingTalk says it expires.
@@ -55,12 +57,23 @@ class DeliveryFailed(Exception):
     """A message DingTalk did not accept; the caller must keep it for a later retry."""
 
     def __init__(
-        self, message: str, *, route: str = "", attempts: int = 0, retryable: bool = False
+        self,
+        message: str,
+        *,
+        route: str = "",
+        attempts: int = 0,
+        retryable: bool = False,
+        throttled: bool = False,
+        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(message)
         self.route = route
         self.attempts = attempts
-        self.retryable = retryable
+        self.retryable = retryable or throttled
+        # DingTalk said "too fast" (errcode 130101, HTTP 429, a flow-control code): it then
+        # refuses the robot in that conversation for a while (docs/dingtalk.md §2.5).
+        self.throttled = throttled
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -75,10 +88,13 @@ class Delivery:
 class _Retry(Exception):
     """One attempt failed in a way that may succeed later."""
 
-    def __init__(self, reason: str, retry_after: Optional[float] = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: Optional[float] = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class _Fallback(Exception):
@@ -106,10 +122,15 @@ class DingTalkSender:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         max_backoff: float = MAX_BACKOFF_S,
+        webhook_hosts: Iterable[str] = DINGTALK_WEBHOOK_HOSTS,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.api_base = api_base.rstrip("/")
+        # A session webhook is only ever posted to DingTalk's own hosts (or the configured
+        # OpenAPI base, e.g. the simulator): a message whose metadata names another URL must
+        # not make the bot POST there.
+        self.webhook_hosts = frozenset({h.lower() for h in webhook_hosts} | {_host(self.api_base)})
         self.app_key = app_key
         self._app_secret = app_secret
         self.robot_code = robot_code
@@ -211,6 +232,8 @@ class DingTalkSender:
                         route=route,
                         attempts=attempts,
                         retryable=True,
+                        throttled=exc.throttled,
+                        retry_after=exc.retry_after,
                     ) from None
                 delay = min(self.backoff_base * (2 ** (n - 1)), self.max_backoff)
                 if exc.retry_after is not None:
@@ -230,6 +253,12 @@ class DingTalkSender:
     def _webhook_usable(self, target: ReplyTarget) -> bool:
         if not target.session_webhook:
             return False
+        if _host(target.session_webhook) not in self.webhook_hosts:
+            logger.warning(
+                "not posting to a session webhook outside DingTalk (%s); using the OpenAPI",
+                _host(target.session_webhook),
+            )
+            return False
         if not target.session_webhook_expires_ms:
             return True  # unknown expiry: try it, DingTalk answers 300001 when it is gone
         return target.session_webhook_expires_ms - WEBHOOK_MARGIN_MS > self._now_ms()
@@ -239,13 +268,17 @@ class DingTalkSender:
             raise _Fallback("expired")
         response = await self._request("POST", target.session_webhook, json=message)
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
+            raise _Retry(
+                f"HTTP {response.status_code}",
+                _retry_after(response),
+                throttled=response.status_code == 429,
+            )
         data = _json(response)
         errcode = data.get("errcode") if isinstance(data, dict) else None
         if response.status_code == 200 and _int(errcode) == ERRCODE_OK and errcode is not None:
             return ""
         if _int(errcode) == ERRCODE_TOO_FAST:
-            raise _Retry(f"errcode {errcode} {_short(data.get('errmsg'))}")
+            raise _Retry(f"errcode {errcode} {_short(data.get('errmsg'))}", throttled=True)
         # 300001 (session gone) is the documented case; any other refusal of this temporary
         # URL is also worth one try through the independent OpenAPI route.
         where = _redact_url(target.session_webhook)
@@ -284,10 +317,15 @@ class DingTalkSender:
             raise _TokenRejected()
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retry(
-                f"HTTP {response.status_code} {code} {message}".strip(), _retry_after(response)
+                f"HTTP {response.status_code} {code} {message}".strip(),
+                _retry_after(response),
+                throttled=response.status_code == 429,
             )
         if _is_throttled(data):
-            raise _Retry(f"HTTP {response.status_code} {code or data.get('errcode')} {message}")
+            raise _Retry(
+                f"HTTP {response.status_code} {code or data.get('errcode')} {message}",
+                throttled=True,
+            )
         if response.status_code >= 400:
             raise DeliveryFailed(
                 f"DingTalk refused the message (HTTP {response.status_code}"
@@ -299,7 +337,7 @@ class DingTalkSender:
         if target.user_id and target.user_id in (data.get("invalidStaffIdList") or []):
             raise DeliveryFailed(f"DingTalk says user {target.user_id} cannot be reached")
         if target.user_id and target.user_id in (data.get("flowControlledStaffIdList") or []):
-            raise _Retry(f"user {target.user_id} is flow-controlled")
+            raise _Retry(f"user {target.user_id} is flow-controlled", throttled=True)
         return str(data.get("processQueryKey") or "")
 
     async def _access_token(self, force: bool = False) -> str:
@@ -387,6 +425,11 @@ def _retry_after(response: httpx.Response) -> Optional[float]:
 def _short(value: Any, limit: int = 200) -> str:
     text = str(value or "")
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _host(url: str) -> str:
+    """The host:port of a URL, lower-cased ("" when it has none)."""
+    return (urlsplit(url).netloc or "").lower()
 
 
 def _redact_url(url: str) -> str:

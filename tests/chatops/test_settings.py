@@ -24,6 +24,14 @@ REAL = {
     "CHATOPS_DB": "/var/lib/chatops/state.db",
     "FOLLOWUP_MIN_INTERVAL": "3",
     "FOLLOWUP_MAX_SECONDS": "7200",
+    "DINGTALK_SEND_PER_MINUTE": "12",
+    "DINGTALK_SEND_BURST": "3",
+    "DINGTALK_SEND_GLOBAL_PER_MINUTE": "600",
+    "DINGTALK_SIGNATURE_WINDOW_SECONDS": "300",
+    "CHATOPS_DB_URL": "postgresql://chatops:db-password-value@db:5432/chatops",
+    "INBOUND_LOST_SECONDS": "90",
+    "ACTION_SERVER_TOKEN": "action-server-shared-secret",
+    "DINGTALK_THROTTLE_SECONDS": "120",
 }
 
 
@@ -69,8 +77,39 @@ def test_every_variable_overrides():
         state_db=Path("/var/lib/chatops/state.db"),
         followup_min_interval=3.0,
         followup_max_seconds=7200.0,
+        dingtalk_send_per_minute=12,
+        dingtalk_send_burst=3,
+        dingtalk_send_global_per_minute=600,
+        dingtalk_signature_window=300.0,
+        db_url_override="postgresql://chatops:db-password-value@db:5432/chatops",
+        inbound_lost_seconds=90.0,
+        action_server_token="action-server-shared-secret",
+        dingtalk_throttle_seconds=120.0,
         demo=False,
     )
+    assert s.db_url == "postgresql://chatops:db-password-value@db:5432/chatops"
+
+
+def test_the_database_is_sqlite_under_var_by_default():
+    assert from_env({}).db_url == f"sqlite:///{ROOT / 'var' / 'chatops.db'}"
+    assert from_env({"CHATOPS_DB": "/tmp/x/s.db"}).db_url == "sqlite:////tmp/x/s.db"
+
+
+def test_a_database_url_that_is_neither_sqlite_nor_postgresql_is_refused():
+    with pytest.raises(SettingsError, match="CHATOPS_DB_URL"):
+        from_env({"CHATOPS_DB_URL": "mysql://u:p@h/db"})
+
+
+def test_pacing_may_be_switched_off_but_not_negative():
+    assert from_env({"DINGTALK_SEND_PER_MINUTE": "0"}).dingtalk_send_per_minute == 0
+    with pytest.raises(SettingsError, match="DINGTALK_SEND_BURST must not be negative"):
+        from_env({"DINGTALK_SEND_BURST": "-1"})
+
+
+def test_outside_the_demo_an_unset_action_server_token_refuses_rather_than_defaults():
+    assert from_env({}).action_server_token == "demo-action-server-token"
+    real = {k: v for k, v in REAL.items() if k != "ACTION_SERVER_TOKEN"}
+    assert from_env(real).action_server_token == ""
 
 
 def test_derived_defaults():
@@ -132,8 +171,16 @@ def test_nan_timeout_is_refused():
 
 def test_repr_masks_every_secret():
     text = repr(from_env(REAL))
-    for secret in ("zadig-secret-token", "webhook-shared-secret", "dingtalk-app-secret-value"):
+    for secret in (
+        "zadig-secret-token",
+        "webhook-shared-secret",
+        "dingtalk-app-secret-value",
+        "db-password-value",
+        "action-server-shared-secret",
+    ):
         assert secret not in text
+    assert "db_url_override='postgresql://chatops:***@db:5432/chatops'" in text
+    assert "action_server_token='***'" in text
     assert "zadig_token='***'" in text
     assert "dingtalk_app_secret='***'" in text
     assert "zadig_webhook_token='***'" in text

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
 
 import httpx
 import pytest
@@ -29,6 +28,14 @@ from sanic import Sanic
 
 from chatops.runtime import ServerRuntime
 from chatops.settings import from_env
+from tests.fakes.dingtalk import (  # noqa: F401 - the tests import them from here
+    GROUP_SEND_PATH,
+    SINGLE_SEND_PATH,
+    TOKEN_PATH,
+    WEBHOOK_PATH,
+    FakeDingTalk,
+    eventually,
+)
 
 SECRET = "s3cret"
 API_BASE = "http://dingtalk.test"
@@ -39,60 +46,6 @@ BASE_ENV = {
     "DINGTALK_API_BASE": API_BASE,
     "ZADIG_WEB_URL": "https://zadig.example.com",
 }
-
-WEBHOOK_PATH = "/robot/sendBySession"
-TOKEN_PATH = "/v1.0/oauth2/accessToken"
-GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
-SINGLE_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
-
-
-async def eventually(
-    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    """Wait until ``condition()`` holds (background work: dialogue task, reply queue)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-class FakeDingTalk:
-    """DingTalk's side of the replies: sessionWebhook, access token, robot OpenAPI."""
-
-    def __init__(self) -> None:
-        self.requests: List[httpx.Request] = []
-        self.webhook_answer: Dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
-        # (status, body) for the OpenAPI send calls instead of success, e.g. a refusal.
-        self.send_answer: Optional[Tuple[int, Dict[str, Any]]] = None
-        self.tokens_issued = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if path == WEBHOOK_PATH:
-            return httpx.Response(200, json=self.webhook_answer)
-        if path == TOKEN_PATH:
-            self.tokens_issued += 1
-            return httpx.Response(
-                200, json={"accessToken": f"token-{self.tokens_issued}", "expireIn": 7200}
-            )
-        if path in (GROUP_SEND_PATH, SINGLE_SEND_PATH):
-            if request.headers.get("x-acs-dingtalk-access-token") != f"token-{self.tokens_issued}":
-                return httpx.Response(401, json={"code": "InvalidAuthentication"})
-            if self.send_answer is not None:
-                return httpx.Response(self.send_answer[0], json=self.send_answer[1])
-            return httpx.Response(200, json={"processQueryKey": "pqk-1"})
-        return httpx.Response(404, json={"code": "notFound", "message": path})
-
-    def calls(self, path: str) -> List[httpx.Request]:
-        return [r for r in self.requests if r.url.path == path]
-
-    async def wait_for(self, path: str, count: int = 1) -> List[httpx.Request]:
-        await eventually(
-            lambda: len(self.calls(path)) >= count, what=f"{count} request(s) to {path}"
-        )
-        return self.calls(path)
 
 
 class FakeAgent:
@@ -119,20 +72,6 @@ class FakeAgent:
         return self.messages
 
 
-@pytest.fixture(scope="session", autouse=True)
-def sanic_test_mode() -> Iterator[None]:
-    """Let one process start many Sanic apps (what sanic-testing does).
-
-    Sanic 21.12 rewrites ``Sanic.handle_request`` & co. in place on every app start ("touch
-    up"); only in test mode does it keep the originals to rewrite from, otherwise the second
-    app in a process fails with ``KeyError: '_run_request_middleware'``.
-    """
-    previous = Sanic.test_mode
-    Sanic.test_mode = True
-    yield
-    Sanic.test_mode = previous
-
-
 @pytest.fixture
 def dingtalk() -> FakeDingTalk:
     return FakeDingTalk()
@@ -145,28 +84,25 @@ async def make_runtime(
     """``make_runtime(db=None, start=True, **env)``: a real ServerRuntime talking to the fake.
 
     Runtimes built on the same ``db`` share state, as two processes (or a restart) would.
-    Only the reply queue is started; the follow-up worker runs only if a test fires the
-    server listeners.
+    Only the outbox sender is started (ticking fast); the follow-up worker and the sweeper run
+    only if a test fires the server listeners.
     """
     built: List[ServerRuntime] = []
 
     def build(db: Optional[Path] = None, start: bool = True, **env: str) -> ServerRuntime:
         settings = from_env({**BASE_ENV, "CHATOPS_DB": str(db or tmp_path / "chatops.db"), **env})
         runtime = ServerRuntime.from_settings(
-            settings,
-            dingtalk_transport=httpx.MockTransport(dingtalk),
-            reply_attempts=2,
-            reply_retry_delay=0,
+            settings, dingtalk_transport=dingtalk.transport, delivery_tick=0.02
         )
         if start:
-            runtime.queue.start()
+            runtime.delivery.start()
         built.append(runtime)
         return runtime
 
     yield build
     for runtime in built:
-        await runtime.followups.stop()  # only ever started through the server listener
-        await runtime.queue.stop()
+        await runtime.stop()
+        await runtime.delivery.stop()
         await runtime.sender.aclose()
         await runtime.zadig.aclose()
         runtime.close()

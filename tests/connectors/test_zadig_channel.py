@@ -6,6 +6,7 @@ conversation that asked for it, once; nothing reaches Rasa's dialogue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Dict, Iterator, Optional
 
@@ -13,8 +14,9 @@ import httpx
 import pytest
 
 from chatops.dingtalk.inbound import ReplyTarget
-from chatops.state import FollowupStore
+from chatops.state import Database, FollowupStore
 from connectors.zadig import ZadigWebhookInput
+from tests.fakes.dingtalk import eventually
 
 WEBHOOK = "/webhooks/zadig/webhook"
 HOOK_TOKEN = "zadig-hook-secret"
@@ -137,9 +139,9 @@ async def hook_runtime(make_runtime):
 @pytest.fixture
 def store(hook_runtime) -> Iterator[FollowupStore]:
     """The action server's view of the same database: it records the tasks it started."""
-    store = FollowupStore(hook_runtime.settings.state_db)
-    yield store
-    store.close()
+    db = Database.open(hook_runtime.settings.db_url)
+    yield FollowupStore(db)
+    db.dispose()
 
 
 @pytest.fixture
@@ -170,6 +172,16 @@ async def notify(
     return await client.post(
         WEBHOOK, content=content, headers=zadig_headers() if headers is None else headers
     )
+
+
+async def settle() -> None:
+    """Let the background handling and the outbox run before asserting nothing happened.
+
+    Both are tasks on this event loop and the fakes answer without I/O; the outbox sender
+    ticks every 20 ms here (make_runtime), so 0.2 s is ten of its rounds.
+    """
+    for _ in range(10):
+        await asyncio.sleep(0.02)
 
 
 # ------------------------------------------------------------------------ refusals
@@ -252,9 +264,9 @@ async def test_a_passed_task_posts_its_result_once(client, store, pending, dingt
     response = await notify(client, notification("passed"))
 
     assert response.status_code == 200
-    assert response.json() == {"message": "success", "completed": True}
-    # The answer waits for DingTalk to accept the post, so it is already there.
-    [post] = dingtalk.calls(SESSION_PATH)
+    assert response.json() == {"message": "success"}
+    # Answered at once; the result is queued in the background and sent by the outbox.
+    [post] = await dingtalk.wait_for(SESSION_PATH)
     assert str(post.url) == SESSION_WEBHOOK
     assert json.loads(post.content) == {
         "msgtype": "text",
@@ -272,15 +284,16 @@ async def test_a_passed_task_posts_its_result_once(client, store, pending, dingt
     again = await notify(client, notification("passed"))
 
     assert again.status_code == 200
-    assert again.json() == {"message": "success", "completed": False}
+    assert again.json() == {"message": "success"}
+    await settle()
     assert len(dingtalk.requests) == 1
 
 
 async def test_a_failed_task_names_the_failed_stage(client, store, pending, dingtalk):
     response = await notify(client, notification("failed"))
 
-    assert response.json() == {"message": "success", "completed": True}
-    [post] = dingtalk.calls(SESSION_PATH)
+    assert response.json() == {"message": "success"}
+    [post] = await dingtalk.wait_for(SESSION_PATH)
     content = json.loads(post.content)["text"]["content"]
     assert content == (
         "❌ 发布失败：order-service → test（mall-test #42）\n"
@@ -296,8 +309,8 @@ async def test_the_system_hook_event_is_accepted(client, store, pending, dingtal
 
     response = await notify(client, body, zadig_headers(event="complete_execute"))
 
-    assert response.json() == {"message": "success", "completed": True}
-    assert len(dingtalk.calls(SESSION_PATH)) == 1
+    assert response.json() == {"message": "success"}
+    assert len(await dingtalk.wait_for(SESSION_PATH)) == 1
 
 
 async def test_the_event_in_the_body_is_enough(client, store, pending, dingtalk):
@@ -306,13 +319,15 @@ async def test_the_event_in_the_body_is_enough(client, store, pending, dingtalk)
 
     response = await notify(client, notification("passed"), headers)
 
-    assert response.json() == {"message": "success", "completed": True}
+    assert response.json() == {"message": "success"}
+    await dingtalk.wait_for(SESSION_PATH)
 
 
 async def test_a_task_id_sent_as_a_string_still_matches(client, store, pending, dingtalk):
     response = await notify(client, notification("passed", task_id="42"))
 
-    assert response.json() == {"message": "success", "completed": True}
+    assert response.json() == {"message": "success"}
+    await dingtalk.wait_for(SESSION_PATH)
 
 
 async def test_an_unknown_task_completes_nothing(client, store, pending, dingtalk):
@@ -320,8 +335,9 @@ async def test_an_unknown_task_completes_nothing(client, store, pending, dingtal
     other_workflow = await notify(client, notification("passed", workflow="mall-prod"))
 
     assert response.status_code == 200
-    assert response.json() == {"message": "success", "completed": False}
-    assert other_workflow.json() == {"message": "success", "completed": False}
+    assert response.json() == {"message": "success"}
+    assert other_workflow.json() == {"message": "success"}
+    await settle()
     assert store.get("mall-test", 42).state == "pending"
     assert dingtalk.requests == []
 
@@ -329,7 +345,8 @@ async def test_an_unknown_task_completes_nothing(client, store, pending, dingtal
 async def test_a_running_task_completes_nothing(client, store, pending, dingtalk):
     response = await notify(client, notification("running"))
 
-    assert response.json() == {"message": "success", "completed": False}
+    assert response.json() == {"message": "success"}
+    await settle()
     assert store.get("mall-test", 42).state == "pending"
     assert dingtalk.requests == []
 
@@ -348,15 +365,19 @@ async def test_an_expired_session_posts_through_the_openapi(client, store, dingt
 
     response = await notify(client, notification("passed"))
 
-    assert response.json() == {"message": "success", "completed": True}
+    assert response.json() == {"message": "success"}
+    [send] = await dingtalk.wait_for("/v1.0/robot/groupMessages/send")
     assert dingtalk.calls(SESSION_PATH) == []
-    [send] = dingtalk.calls("/v1.0/robot/groupMessages/send")
     body = json.loads(send.content)
     assert body["openConversationId"] == CID
     assert json.loads(body["msgParam"])["content"].startswith("✅ 发布成功：order-service → test")
 
 
-async def test_a_refused_post_leaves_the_follow_up_for_a_retry(client, store, pending, dingtalk):
+async def test_a_refused_post_is_kept_visibly_as_undeliverable(
+    client, store, pending, dingtalk, hook_runtime
+):
+    """The robot was removed from the group: DingTalk refuses for good, so the result is not
+    retried forever; it stays in the outbox, undeliverable, with DingTalk's reason."""
     dingtalk.webhook_answer = {"errcode": 300001, "errmsg": "session 不存在"}
     dingtalk.send_answer = (
         403,
@@ -365,8 +386,11 @@ async def test_a_refused_post_leaves_the_follow_up_for_a_retry(client, store, pe
 
     response = await notify(client, notification("passed"))
 
-    assert response.json() == {"message": "success", "completed": False}
-    assert store.get("mall-test", 42).state == "pending"  # released: the poller tries again
+    assert response.json() == {"message": "success"}
+    await eventually(lambda: hook_runtime.outbox.counts() == {"undeliverable": 1})
+    [message] = hook_runtime.outbox.messages()
+    assert "robot not in group" in message.last_error
+    assert store.get("mall-test", 42).state == "delivered"  # its result was queued, once
 
 
 # ------------------------------------------------------------------------------ once bugs

@@ -35,6 +35,7 @@ def stack():
         followup_interval=0.5,
         stream=STREAM_PYTHON.exists(),
         send_per_minute=600,
+        throttle_seconds=3,
     )
     s.start()
     yield s

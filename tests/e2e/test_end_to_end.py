@@ -200,7 +200,8 @@ def test_pending_follow_up_survives_a_rasa_server_restart(chat, zadig, stack):
 
 
 def test_throttled_robot_loses_no_reply(chat, zadig, stack):
-    """DingTalk answers 130101 above its per-minute limit: the queue backs off and retries."""
+    """DingTalk answers 130101 above its per-minute limit: the conversation waits out the
+    penalty (3 s here instead of DingTalk's 10 minutes) and nothing is dropped."""
     dingtalk = httpx.Client(base_url=stack.dingtalk_url, timeout=10)
     dingtalk.post("/_sim/config", json={"rate_limit": 2})
     try:

@@ -1,17 +1,16 @@
-import asyncio
 import json
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 import httpx
 import pytest
 
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.messages import markdown_message, text_message
-from chatops.dingtalk.queue import SendQueue
 from chatops.dingtalk.sender import Delivery, DeliveryFailed, DingTalkSender
+from tests.fakes.dingtalk import FakeDingTalk, ok_json, raise_connect
 
 API = "https://api.dingtalk.test"
-WEBHOOK = "https://oapi.dingtalk.test/robot/sendBySession?session=abc123"
+WEBHOOK = "https://oapi.dingtalk.com/robot/sendBySession?session=abc123"
 SECRET = "app-secret-do-not-log"
 NOW = 1_700_000_000.0
 
@@ -22,45 +21,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class FakeDingTalk:
-    """httpx handler answering like DingTalk; per-path scripts of responses, then success."""
-
-    def __init__(self) -> None:
-        self.requests: List[httpx.Request] = []
-        self.scripts: Dict[str, List[Callable[[], httpx.Response]]] = {}
-        self.tokens_issued = 0
-
-    def script(self, path: str, *responses: Callable[[], httpx.Response]) -> None:
-        self.scripts.setdefault(path, []).extend(responses)
-
-    def calls(self, path: str) -> List[httpx.Request]:
-        return [r for r in self.requests if r.url.path == path]
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if self.scripts.get(path):
-            return self.scripts[path].pop(0)()
-        if path == "/robot/sendBySession":
-            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
-        if path == "/v1.0/oauth2/accessToken":
-            self.tokens_issued += 1
-            return httpx.Response(
-                200, json={"accessToken": f"token-{self.tokens_issued}", "expireIn": 7200}
-            )
-        if path in ("/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend"):
-            return httpx.Response(200, json={"processQueryKey": "pqk-1"})
-        return httpx.Response(404, json={"code": "notFound", "message": path})
-
-
-def ok_json(body: dict, status: int = 200) -> Callable[[], httpx.Response]:
-    return lambda: httpx.Response(status, json=body)
-
-
-def raise_connect() -> httpx.Response:
-    raise httpx.ConnectError("connection refused")
 
 
 @pytest.fixture
@@ -204,8 +164,29 @@ async def test_gives_up_after_max_attempts(sender, fake, sleeps):
     assert info.value.attempts == 4
     assert info.value.route == "session_webhook"
     assert info.value.retryable is True
+    assert info.value.throttled is True
     assert sleeps == [1.0, 2.0, 4.0]
     assert len(fake.calls("/robot/sendBySession")) == 4
+
+
+async def test_a_session_webhook_outside_dingtalk_is_never_posted_to(sender, fake):
+    """Metadata naming another host (a forged message) must not make the bot POST there."""
+    fake.script("/v1.0/robot/groupMessages/send", ok_json({"processQueryKey": "pqk-1"}))
+
+    delivery = await sender.send(
+        group_target(webhook="http://169.254.169.254/latest/meta-data?session=x"),
+        text_message("x"),
+    )
+
+    assert delivery.route == "openapi_group"
+    assert all("169.254.169.254" not in str(r.url) for r in fake.requests)
+
+
+async def test_a_5xx_is_retryable_but_not_throttling(sender, fake, sleeps):
+    fake.script("/robot/sendBySession", *[lambda: httpx.Response(502)] * 10)
+    with pytest.raises(DeliveryFailed) as info:
+        await sender.send(group_target(), text_message("x"))
+    assert info.value.retryable is True and info.value.throttled is False
 
 
 async def test_http_429_5xx_and_connection_errors_are_retried(sender, fake, sleeps):
@@ -302,100 +283,3 @@ async def test_unreachable_user_in_batch_send_fails(sender, fake):
 async def test_openapi_cannot_carry_action_cards(sender, fake):
     with pytest.raises(DeliveryFailed, match="actionCard"):
         await sender.send(group_target(webhook=""), {"msgtype": "actionCard", "actionCard": {}})
-
-
-async def test_queue_sends_in_order_and_paces(fake, clock):
-    sleeps: List[float] = []
-    monotonic = Clock(0.0)
-
-    async def sleep(delay: float) -> None:
-        sleeps.append(delay)
-        monotonic.now += delay
-
-    sender = DingTalkSender(
-        API,
-        "app-key",
-        SECRET,
-        "robot-code",
-        transport=httpx.MockTransport(fake),
-        sleep=sleep,
-        clock=clock,
-    )
-    queue = SendQueue(sender, per_minute=2, sleep=sleep, clock=monotonic)
-    queue.start()
-    futures = [await queue.put(group_target(), text_message(f"m{i}")) for i in range(5)]
-    await queue.join()
-    await queue.stop()
-    assert [json.loads(r.content)["text"]["content"] for r in fake.requests] == [
-        "m0",
-        "m1",
-        "m2",
-        "m3",
-        "m4",
-    ]
-    assert sleeps == [60.0, 60.0]
-    assert all(f.result().route == "session_webhook" for f in futures)
-    assert queue.pending() == []
-    await sender.aclose()
-
-
-async def test_queue_keeps_failures_and_continues(fake, clock):
-    async def sleep(delay: float) -> None:
-        pass
-
-    fake.script("/robot/sendBySession", ok_json({"errcode": 130101, "errmsg": "too fast"}))
-    sender = DingTalkSender(
-        API,
-        "app-key",
-        SECRET,
-        "robot-code",
-        transport=httpx.MockTransport(fake),
-        sleep=sleep,
-        clock=clock,
-        max_attempts=1,
-    )
-    failures = []
-
-    async def on_failure(target, message, exc):
-        failures.append((target.conversation_id, message["text"]["content"], exc.retryable))
-
-    queue = SendQueue(sender, per_minute=0, on_failure=on_failure, sleep=sleep)
-    queue.start()
-    first = await queue.put(group_target(), text_message("lost?"))
-    second = await queue.put(group_target(), text_message("next"))
-    await queue.join()
-    await queue.stop()
-    assert failures == [("cidGroup==", "lost?", True)]
-    assert len(queue.failed) == 1 and queue.failed[0][1]["text"]["content"] == "lost?"
-    with pytest.raises(DeliveryFailed):
-        first.result()
-    assert second.result().route == "session_webhook"
-
-
-async def test_queue_stop_keeps_unsent_messages(fake, clock):
-    gate = asyncio.Event()
-
-    async def slow_handler(request: httpx.Request) -> httpx.Response:
-        await gate.wait()
-        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
-
-    sender = DingTalkSender(
-        API,
-        "app-key",
-        SECRET,
-        "robot-code",
-        transport=httpx.MockTransport(slow_handler),
-        clock=clock,
-    )
-    queue = SendQueue(sender, per_minute=0)
-    queue.start()
-    await queue.put(group_target(), text_message("a"))
-    await queue.put(group_target(), text_message("b"))
-    await asyncio.sleep(0.05)  # "a" is in flight
-    await queue.stop()
-    assert [m["text"]["content"] for _, m in queue.pending()] == ["a", "b"]
-    gate.set()
-    queue.start()
-    await asyncio.wait_for(queue.join(), 5)
-    await queue.stop()
-    assert queue.pending() == []
