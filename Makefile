@@ -11,6 +11,12 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # No usage reporting from a CI box or a bot server (and no network to send it anyway).
 export RASA_TELEMETRY_ENABLED := false
+# Rasa and the action server share this secret (endpoints.yml, actions/auth.py); unless you set
+# one, each machine gets its own random one in var/action-server-token.
+ACTION_SERVER_TOKEN ?= $(shell test -s var/action-server-token || { mkdir -p var && \
+  head -c 24 /dev/urandom | base64 | tr -d '/+=' > var/action-server-token; }; \
+  cat var/action-server-token)
+export ACTION_SERVER_TOKEN
 
 .PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e bench bench-nlu \
         catalog-refresh generate run actions shell clean
@@ -76,7 +82,7 @@ catalog-refresh: setup
 run: model
 	$(RASA) run --credentials credentials.yml --endpoints endpoints.yml --model "$$(scripts/bootstrap.sh model)"
 actions: setup
-	$(RASA) run actions --actions actions
+	SANIC_HOST=$${ACTION_SERVER_HOST:-127.0.0.1} $(RASA) run actions --actions actions
 shell: model
 	$(RASA) shell --endpoints endpoints.yml
 
