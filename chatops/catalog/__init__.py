@@ -15,10 +15,10 @@ from chatops.catalog.model import (
     DEFAULT_PATH,
     KEY_PATTERN,
     Catalog,
-    CatalogError,
     Environment,
     Service,
 )
+from chatops.catalog.reader import CatalogError
 
 __all__ = [
     "DEFAULT_PATH",

@@ -3,87 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Optional
 
 import yaml
 
+from chatops.catalog.access import parse_access
+from chatops.catalog.freeze import parse_freeze_windows, parse_timezone
 from chatops.catalog.model import (
     DEFAULT_PATH,
     KEY_PATTERN,
     Catalog,
-    CatalogError,
     Environment,
     Service,
     _norm,
 )
+from chatops.catalog.reader import CatalogError, Fields, Reader
 
-
-class _Reader:
-    """Walks a composed YAML node tree, so every problem can name its line."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, node: Optional[yaml.Node], problem: str) -> CatalogError:
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        return CatalogError(f"{self.source}{line}: {problem}")
-
-    def mapping(self, node: yaml.Node, what: str) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{what} must be a mapping")
-        out: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in out:
-                raise self.fail(key_node, f"duplicate key '{key}' in {what}")
-            out[key] = (key_node, value_node)
-        return out
-
-    def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.value in ("", "~", "null"):
-            raise self.fail(node, f"{what} must be a non-empty string")
-        return str(node.value)
-
-    def boolean(self, node: yaml.Node, what: str) -> bool:
-        if not isinstance(node, yaml.ScalarNode) or node.value.lower() not in ("true", "false"):
-            raise self.fail(node, f"{what} must be true or false")
-        return str(node.value).lower() == "true"
-
-    def strings(self, node: yaml.Node, what: str) -> Tuple[str, ...]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{what} must be a list of strings")
-        return tuple(self.scalar(item, f"an entry of {what}") for item in node.value)
-
-    def require(
-        self,
-        parent: yaml.Node,
-        fields: Dict[str, Tuple[yaml.Node, yaml.Node]],
-        name: str,
-        what: str,
-    ) -> yaml.Node:
-        if name not in fields:
-            raise self.fail(parent, f"{what} is missing '{name}'")
-        return fields[name][1]
-
-    def reject_unknown(
-        self, fields: Dict[str, Tuple[yaml.Node, yaml.Node]], allowed: Iterable[str], what: str
-    ) -> None:
-        for key, (key_node, _) in fields.items():
-            if key not in allowed:
-                raise self.fail(
-                    key_node,
-                    f"unknown field '{key}' in {what} (allowed: {', '.join(sorted(allowed))})",
-                )
-
-
-_ENV_FIELDS = {"aliases", "workflow", "build_job", "deploy_job", "branch", "production"}
+_ENV_FIELDS = {
+    "aliases",
+    "workflow",
+    "build_job",
+    "deploy_job",
+    "branch",
+    "production",
+    "rollback",
+    "allow_skipping_zadig_approval",
+}
 _SERVICE_FIELDS = {"aliases", "module", "repo"}
-_TOP_FIELDS = {"project", "registry", "codehost", "repo_namespace", "environments", "services"}
+_TOP_FIELDS = {
+    "project",
+    "registry",
+    "codehost",
+    "repo_namespace",
+    "environments",
+    "services",
+    "access",
+    "timezone",
+    "freeze_windows",
+}
 
 
 def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     """Parse and validate catalog YAML text; raises CatalogError naming the line."""
-    reader = _Reader(source)
+    reader = Reader(source)
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -154,6 +116,13 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
             production=reader.boolean(fields["production"][1], f"{what} production")
             if "production" in fields
             else False,
+            **_rollback(reader, fields, what),
+            allow_skipping_zadig_approval=reader.boolean(
+                fields["allow_skipping_zadig_approval"][1],
+                f"{what} allow_skipping_zadig_approval",
+            )
+            if "allow_skipping_zadig_approval" in fields
+            else False,
         )
     if not environments:
         raise reader.fail(envs_node, "environments must list at least one environment")
@@ -188,7 +157,43 @@ def parse_catalog(text: str, source: str = "<catalog>") -> Catalog:
     if not services:
         raise reader.fail(svcs_node, "services must list at least one service")
 
-    return Catalog(project_key, project_name, registry, codehost, namespace, environments, services)
+    env_keys = list(environments)
+    zone = parse_timezone(reader, top["timezone"][1] if "timezone" in top else None)
+    return Catalog(
+        project_key,
+        project_name,
+        registry,
+        codehost,
+        namespace,
+        environments,
+        services,
+        access=parse_access(reader, top["access"][1] if "access" in top else None, env_keys),
+        freeze_windows=parse_freeze_windows(
+            reader,
+            top["freeze_windows"][1] if "freeze_windows" in top else None,
+            zone,
+            env_keys,
+        ),
+        timezone=zone,
+    )
+
+
+def _rollback(reader: Reader, fields: Fields, what: str) -> Dict[str, str]:
+    """``rollback: {workflow: mall-prod-rollback, deploy_job: deploy}`` of an environment."""
+    if "rollback" not in fields:
+        return {}
+    node = fields["rollback"][1]
+    rollback = reader.mapping(node, f"{what} rollback")
+    reader.reject_unknown(rollback, {"workflow", "deploy_job"}, f"{what} rollback")
+    out = {
+        "rollback_workflow": reader.scalar(
+            reader.require(node, rollback, "workflow", f"{what} rollback"),
+            f"{what} rollback workflow",
+        )
+    }
+    if "deploy_job" in rollback:
+        out["rollback_job"] = reader.scalar(rollback["deploy_job"][1], f"{what} rollback job")
+    return out
 
 
 def load_catalog(path: Optional[Path | str] = None) -> Catalog:

@@ -7,7 +7,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from zoneinfo import ZoneInfo
 
+from chatops.catalog.access import AccessPolicy
+from chatops.catalog.freeze import DEFAULT_TIMEZONE, FreezeWindow
 from chatops.zadig.models import DeployRequest
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "catalog.yml"
@@ -15,10 +18,6 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "catalog.yml"
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Words people add around an environment name that do not change which one they mean.
 _ENV_NOISE = ("环境",)
-
-
-class CatalogError(ValueError):
-    """A catalog file that cannot be used; the message names the file, line and problem."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,12 @@ class Environment:
     deploy_job: str
     branch: str
     production: bool = False
+    # A deploy-only workflow whose deploy job takes the image at run time: how rollbacks run.
+    rollback_workflow: Optional[str] = None
+    rollback_job: str = "deploy"
+    # On a Zadig too old to keep a workflow's approval job in an OpenAPI-started task, start it
+    # anyway (the approval is skipped) instead of refusing (docs/zadig-openapi.md §3.1).
+    allow_skipping_zadig_approval: bool = False
 
     @property
     def label(self) -> str:
@@ -61,6 +66,9 @@ class Catalog:
     repo_namespace: str
     environments: Dict[str, Environment]
     services: Dict[str, Service]
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    freeze_windows: Tuple[FreezeWindow, ...] = ()
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     path: Optional[Path] = field(default=None, compare=False)
 
     # -- lookups -------------------------------------------------------------------------
@@ -147,6 +155,13 @@ class Catalog:
             }
             if env.production:
                 item["production"] = True
+            if env.rollback_workflow:
+                item["rollback"] = {
+                    "workflow": env.rollback_workflow,
+                    "deploy_job": env.rollback_job,
+                }
+            if env.allow_skipping_zadig_approval:
+                item["allow_skipping_zadig_approval"] = True
             envs[env.key] = item
         svcs: Dict[str, Any] = {}
         for svc in self.services.values():
@@ -156,7 +171,7 @@ class Catalog:
             if svc.repo != svc.name:
                 item["repo"] = svc.repo
             svcs[svc.name] = item
-        return {
+        out: Dict[str, Any] = {
             "project": {"key": self.project_key, "name": self.project_name},
             "registry": self.registry,
             "codehost": self.codehost,
@@ -164,6 +179,13 @@ class Catalog:
             "environments": envs,
             "services": svcs,
         }
+        if str(self.timezone) != DEFAULT_TIMEZONE:
+            out["timezone"] = str(self.timezone)
+        if self.access != AccessPolicy():
+            out["access"] = self.access.to_dict()
+        if self.freeze_windows:
+            out["freeze_windows"] = [w.to_dict() for w in self.freeze_windows]
+        return out
 
 
 def _norm(text: str) -> str:

@@ -111,10 +111,61 @@ lanes = Table(
     Column("lease_until", Float, nullable=False, server_default="0"),
 )
 
+# Requests for a second person's approval (production deploys, rollbacks, retries).
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("requester", Text, nullable=False),
+    Column("requester_nick", Text, nullable=False),
+    Column("requester_sender", Text, nullable=False),
+    Column("conversation_id", Text, nullable=False),
+    Column("target", Text),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("required", Integer, nullable=False, server_default="1"),
+    Column("votes", Text, nullable=False, server_default="[]"),
+    Column("decided_by", Text),
+    Column("decided_nick", Text),
+    Column("decided_at", Float),
+    Column("reason", Text),
+    Column("workflow_key", Text),
+    Column("task_id", Integer),
+    Column("version", Integer, nullable=False, server_default="0"),
+)
+
+# The audit trail: rows are only ever inserted.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("decision", String(32), nullable=False),
+    Column("actor_id", Text, nullable=False, server_default=""),
+    Column("actor_nick", Text, nullable=False, server_default=""),
+    Column("conversation_id", Text, nullable=False, server_default=""),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("environment", Text),
+    Column("services", Text, nullable=False, server_default="[]"),
+    Column("plan", Text),
+    Column("workflow_key", Text),
+    Column("task_id", Integer),
+    Column("approval_id", Integer),
+    Column("detail", Text, nullable=False, server_default=""),
+)
+
 Index("followups_due", followups.c.state, followups.c.next_poll_at)
 Index("followups_conversation", followups.c.conversation_id, followups.c.created_at)
 Index("inbound_state", inbound.c.state, inbound.c.received_at)
 Index("outbox_due", outbox.c.state, outbox.c.conversation_id, outbox.c.id)
+Index("approvals_state", approvals.c.state, approvals.c.expires_at)
+Index("audit_when", audit.c.decision, audit.c.at)
 
 
 # -- migrations -----------------------------------------------------------------------------
@@ -211,9 +262,16 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("UPDATE followups SET state = 'pending' WHERE state = 'delivering'"))
 
 
+def _v3(conn: Connection) -> None:
+    """Access and approvals: requests waiting for a second person, the audit trail."""
+    for table in (approvals, audit):
+        table.create(conn)
+
+
 MIGRATIONS: List[Migration] = [
     Migration(1, "follow-ups and seen DingTalk messages", _v1),
     Migration(2, "replicas and crash safety: leases, inbound log, outbox, lanes", _v2),
+    Migration(3, "two-person approvals and the audit trail", _v3),
 ]
 
 

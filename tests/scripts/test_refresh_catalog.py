@@ -209,7 +209,7 @@ def test_broken_catalog_is_reported_before_asking_zadig(tmp_path: Path, capsys):
     assert run(fake, tmp_path, "--catalog", str(path)) == 1
 
     assert fake.requests == []
-    assert f"error: {path}:21: unknown field 'workflw'" in capsys.readouterr().err
+    assert f"error: {path}:22: unknown field 'workflw'" in capsys.readouterr().err
 
 
 def test_module_entry_point_reports_an_unreachable_zadig(catalog_file: Path):
