@@ -32,6 +32,9 @@ Control endpoints (JSON in, JSON out):
   client), ``GET /_sim/stream/acks``, ``POST /_sim/stream/ping``, ``POST /_sim/stream/disconnect
   {"close_after_seconds": 10}``, ``GET /_sim/stream/status``.
 
+An ``"external": true`` sender is outside the robot's organisation: no ``senderStaffId`` and a
+``senderCorpId`` of another corp (``dingexternalcorp0000001``) instead of the robot's own.
+
 Sessions: one live session per conversation (per user for 1:1 chats), reused until it expires
 or is revoked by ``/_sim/expire_sessions``; the next message then opens a new one. The rate
 limit is one sliding 60 s window per robot shared by every send route (no 10-minute penalty).

@@ -16,6 +16,8 @@ from chatops.dingtalk.signing import sign as dingtalk_sign
 from simulators.dingtalk.state import Session, SimState, now_ms
 
 CORP_ID = "dingsimcorp0000000001"
+# The organisation of an ``external`` sender: someone outside the robot's own (§1.4).
+EXTERNAL_CORP_ID = "dingexternalcorp0000001"
 BOT_DINGTALK_ID = "$:LWCP_v1:$simBotDingtalkId0000"
 UNKNOWN_MSG_NOTICE = "用户发送了一条消息，机器人暂不支持接收。"
 
@@ -66,7 +68,7 @@ def build_callback(
         {
             "sessionWebhookExpiredTime": session.expires_ms,
             "createAt": now_ms(),
-            "senderCorpId": CORP_ID,
+            "senderCorpId": EXTERNAL_CORP_ID if external else CORP_ID,
             "conversationType": "2" if group else "1",
             "senderId": _dingtalk_id(user),
         }

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 
 from chatops.catalog import DEFAULT_PATH, CatalogError, load_catalog
 from simulators.zadig.app import create_app
+from simulators.zadig.versions import DEFAULT_VERSION, parse_version
 from simulators.zadig.world import WorldConfig
 
 logger = logging.getLogger("simulators.zadig")
@@ -61,6 +62,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="sent as X-Zadig-Token with every webhook",
     )
     parser.add_argument(
+        "--zadig-version",
+        default=_env_or("VERSION", DEFAULT_VERSION),
+        help="the Zadig server version to behave as, e.g. 4.1.0 (env ZADIG_SIM_VERSION; "
+        "default %(default)s)",
+    )
+    parser.add_argument(
         "--web-url",
         default=_env("WEB_URL"),
         help="Zadig's public address for detail_url/X-Zadig-Instance (default: http://HOST:PORT)",
@@ -80,6 +87,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(str(exc)) from None
     if args.waiting_seconds < 0 or args.running_seconds < 0:
         raise SystemExit("--waiting-seconds and --running-seconds must not be negative")
+    try:
+        parse_version(args.zadig_version)
+    except ValueError as exc:
+        raise SystemExit(f"--zadig-version: {exc}") from None
     config = WorldConfig(
         catalog=catalog,
         token=args.token,
@@ -88,10 +99,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         webhook_url=args.webhook_url,
         webhook_token=args.webhook_token,
         web_url=(args.web_url or f"http://{args.host}:{args.port}").rstrip("/"),
+        version=args.zadig_version.strip().lstrip("v"),
     )
     app = create_app(config)
     logger.info(
-        "Zadig simulator for project %s on http://%s:%s (workflows: %s)",
+        "Zadig %s simulator for project %s on http://%s:%s (workflows: %s)",
+        config.version,
         catalog.project_key,
         args.host,
         args.port,

@@ -5,9 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List
 
-from simulators.zadig.errors import cannot_unmarshal, parse_json_body
+from simulators.zadig.errors import (
+    ZadigError,
+    bad_request,
+    cannot_unmarshal,
+    internal_error,
+    parse_json_body,
+    unmarshal_text,
+)
 
 _TRIGGER_ARGS = "OpenAPICreateCustomWorkflowTaskArgs"
+# Go field types of the structs decoded below, by JSON name.
+_APPROVE_FIELDS = {
+    "workflow_key": "string",
+    "task_id": "int64",
+    "stage_name": "string",
+    "approve": "bool",
+    "comment": "string",
+}
+_GO_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "int64": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
 
 
 def parse_trigger_args(raw: bytes) -> Dict[str, Any]:
@@ -33,6 +53,36 @@ def parse_trigger_args(raw: bytes) -> Dict[str, Any]:
                 if value is not None and not isinstance(value, str):
                     raise cannot_unmarshal(value, "string", f"CustomJobInput.inputs.{name}")
     return body
+
+
+def _decode_struct(raw: bytes, struct: str, package: str, fields: Dict[str, str]) -> Dict[str, Any]:
+    """``json.Unmarshal`` of `raw` into Go struct `package.struct` with `fields`; raises the
+    Bad Request Go's errors make (``null`` is the zero value)."""
+    body = parse_json_body(raw)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise cannot_unmarshal(body, f"{package}.{struct}")
+    for name, value in body.items():  # Go reports the first misfit in document order
+        go_type = fields.get(name)
+        if go_type and value is not None and not _GO_CHECKS[go_type](value):
+            raise bad_request(unmarshal_text(value, go_type, f"{struct}.{name}"))
+    return body
+
+
+def parse_approve_args(raw: bytes) -> Dict[str, Any]:
+    """``workflow.OpenAPIApproveRequest`` (docs/zadig-task-operations.md §1.4); what does not
+    decode is HTTP 500 ``failed to unmarshal request data, error: …``."""
+    try:
+        return _decode_struct(raw, "OpenAPIApproveRequest", "workflow", _APPROVE_FIELDS)
+    except ZadigError as exc:
+        text = (exc.body or {}).get("description", "")
+        raise internal_error(f"failed to unmarshal request data, error: {text}") from None
+
+
+def parse_remark_args(raw: bytes) -> Dict[str, Any]:
+    """``handler.updateWorkflowV4TaskRemarkReq`` (task-operations §7); errors are 400."""
+    return _decode_struct(raw, "updateWorkflowV4TaskRemarkReq", "handler", {"remark": "string"})
 
 
 def loose_json(raw: bytes) -> Any:

@@ -1,10 +1,15 @@
 """The simulator's own control API under ``/_sim`` (no auth; JSON in, JSON out).
 
-``GET health``; ``POST reset``; ``GET|POST config``; ``GET|POST|DELETE outcome``;
-``GET|DELETE requests``; ``GET webhooks``; ``POST fault {"mode": ok|error500|slow, "seconds"}``;
+``GET health``; ``POST reset``; ``GET|POST config`` (see `World.configure`);
+``GET|POST|DELETE outcome`` (``{"status", "stage", "service", "error", "log", "workflow_key",
+"times"}``); ``GET|DELETE requests``; ``GET webhooks``; ``GET restarts``;
+``POST fault {"mode": ok|error500|slow, "seconds"}``;
 ``GET tasks``, ``GET tasks/<workflow>/<id>``, ``POST tasks/<workflow>/<id>/finish {"status",
-"error"}``; ``POST workflows/<workflow>/disable|enable``. A bad value is 400, an unknown task or
-workflow 404, each with ``{"error": ...}``.
+"error"}``, ``POST tasks/<workflow>/<id>/approve {"user_id", "user_name", "approve", "comment",
+"stage_name"}``; ``GET|DELETE workflows/<workflow>``, ``POST workflows/<workflow>/disable|enable``,
+``POST|DELETE workflows/<workflow>/approval``, ``POST workflows/<workflow>/jobs``,
+``DELETE workflows/<workflow>/jobs/<job>``. A bad value is 400, an unknown task or workflow 404,
+each with ``{"error": ...}``; a vote Zadig would refuse is 400 with its ``code`` too.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from simulators.zadig.args import loose_json
+from simulators.zadig.errors import ZadigError
 from simulators.zadig.httputil import INT, json_response
 from simulators.zadig.world import World
 
@@ -40,6 +46,11 @@ def _config(world: World, method: str, body: Body) -> Any:
         "webhook_url": cfg.webhook_url,
         "webhook_token": cfg.webhook_token,
         "web_url": cfg.web_url,
+        "webhook_notify_types": list(cfg.webhook_notify_types),
+        "version": cfg.version,
+        "user": {"user_id": cfg.user_id, "user_name": cfg.user, "system_admin": cfg.system_admin},
+        "approval_minute_seconds": cfg.approval_minute_seconds,
+        "licensed": cfg.licensed,
         "project_key": world.catalog.project_key,
         "workflows": sorted(world.workflows),
     }
@@ -63,6 +74,10 @@ def _webhooks(world: World, method: str, body: Body) -> Any:
     return world.deliveries
 
 
+def _restarts(world: World, method: str, body: Body) -> Any:
+    return world.restarts
+
+
 def _fault(world: World, method: str, body: Body) -> Any:
     return world.set_fault(body)
 
@@ -80,19 +95,22 @@ RESOURCES: Dict[str, Tuple[Tuple[str, ...], Callable[[World, str, Body], Any]]] 
     "outcome": (("GET", "POST", "DELETE"), _outcome),
     "requests": (("GET", "DELETE"), _requests),
     "webhooks": (("GET",), _webhooks),
+    "restarts": (("GET",), _restarts),
     "fault": (("POST",), _fault),
     "tasks": (("GET",), _tasks),
 }
 
 
 def _task(world: World, method: str, rest: List[str], body: Body) -> Optional[Any]:
-    """``tasks/<workflow>/<id>[/finish]``; the id is checked whatever the method."""
+    """``tasks/<workflow>/<id>[/finish|/approve]``; the id is checked whatever the method."""
     key, raw_id = rest[0], rest[1]
     if not INT.match(raw_id):
         raise ValueError("task id must be an integer")
     if rest[2:] == ["finish"] and method == "POST":
         status, error = body.get("status", "passed"), str(body.get("error") or "")
         return world.sim_task(world.finish(key, int(raw_id), status, error))
+    if rest[2:] == ["approve"] and method == "POST":
+        return world.sim_task(world.sim_vote(key, int(raw_id), body))
     if len(rest) == 2 and method == "GET":
         task = world.find_task(key, int(raw_id))
         if task is None:
@@ -102,12 +120,24 @@ def _task(world: World, method: str, rest: List[str], body: Body) -> Optional[An
 
 
 def _workflow(world: World, method: str, rest: List[str], body: Body) -> Optional[Any]:
-    """``workflows/<workflow>/disable|enable``."""
-    key, action = rest
-    if method != "POST" or action not in ("disable", "enable"):
-        return None
-    world.set_disabled(key, action == "disable")
-    return {"workflow_key": key, "disabled": action == "disable"}
+    """``workflows/<workflow>[/disable|enable|approval|jobs[/<job>]]``."""
+    key, action, name = rest[0], rest[1:2], rest[2:]
+    if not action:
+        if method == "DELETE":
+            return world.remove_workflow(key)
+        return world.workflow_view(key) if method == "GET" else None
+    if method == "POST" and action[0] in ("disable", "enable") and not name:
+        world.set_disabled(key, action[0] == "disable")
+        return {"workflow_key": key, "disabled": action[0] == "disable"}
+    if action[0] == "approval" and not name:
+        if method == "POST":
+            return world.set_approval(key, body)
+        return world.remove_approval(key) if method == "DELETE" else None
+    if action[0] == "jobs":
+        if method == "POST" and not name:
+            return world.add_job(key, body)
+        return world.remove_job(key, name[0]) if method == "DELETE" and name else None
+    return None
 
 
 def _answer(world: World, method: str, parts: List[str], body: Body) -> Optional[Any]:
@@ -118,7 +148,7 @@ def _answer(world: World, method: str, parts: List[str], body: Body) -> Optional
             return handler(world, method, body)
     if len(parts) in (3, 4) and parts[0] == "tasks":
         return _task(world, method, parts[1:], body)
-    if len(parts) == 3 and parts[0] == "workflows":
+    if 2 <= len(parts) <= 4 and parts[0] == "workflows":
         return _workflow(world, method, parts[1:], body)
     return None
 
@@ -140,6 +170,9 @@ def control(world: World, request: Request, path: str) -> HTTPResponse:
         answer = _answer(world, method, parts, body)
     except KeyError as exc:
         return json_response({"error": f"not found: {exc.args[0]}"}, 404)
+    except ZadigError as exc:
+        body = exc.body or {}
+        return json_response({"error": body.get("description"), "code": body.get("code")}, 400)
     except (ValueError, TypeError) as exc:
         return json_response({"error": str(exc)}, 400)
     if answer is None:

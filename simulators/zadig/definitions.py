@@ -1,9 +1,11 @@
 """What the simulated Zadig is seeded with, derived from the deployment catalog.
 
-One project, one image registry, one code host alias, and a custom workflow per environment:
-stage ``build`` holding the ``zadig-build`` job, then stage ``deploy`` holding the
-``zadig-deploy`` job. Ids and creation times are fixed, so discovery answers are stable across
-restarts.
+One project, one image registry, one code host alias, and two custom workflows per environment:
+``<workflow>`` with stage ``build`` holding the ``zadig-build`` job, then stage ``deploy``
+holding the ``zadig-deploy`` job (image from the build job); and ``<workflow>-rollback`` with
+one stage ``deploy`` holding a ``zadig-deploy`` job named ``deploy`` whose image is chosen at
+run time. The control API can add an ``approval`` job or other jobs to a workflow (`with_stage`).
+Ids and creation times are fixed, so discovery answers are stable across restarts.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from chatops.catalog import Catalog, Environment, Service
 
 BUILD_TYPE = "zadig-build"
 DEPLOY_TYPE = "zadig-deploy"
+APPROVAL_TYPE = "approval"
+# docs/zadig-task-operations.md §1.2: the approval kinds; only native ones are decided in Zadig.
+APPROVAL_KINDS = ("native", "lark", "dingtalk", "workwx")
+ROLLBACK_SUFFIX = "-rollback"
 CODEHOST_ID = 1
 CODEHOST_TYPE = "gitlab"
 CODEHOST_ADDRESS = "https://gitlab.example.com"
-# The token's user (JWT ``name`` claim); Zadig records it as task creator and revoker.
+# The token's user (JWT ``name`` and ``uid`` claims); Zadig records the name as task creator
+# and revoker, and matches the uid against an approval's approvers.
 DEFAULT_USER = "chatops-bot"
+DEFAULT_USER_ID = "uid-chatops-bot"
 # Fixed creation time of the seeded objects, so discovery answers are stable across restarts.
 SEED_TIME = 1718000000
 
@@ -57,9 +65,33 @@ def env_alias(env: Environment) -> str:
 
 
 @dataclass(frozen=True)
+class Approver:
+    user_id: str
+    user_name: str
+
+
+@dataclass(frozen=True)
+class ApprovalDef:
+    """An approval job's settings (docs/zadig-task-operations.md §1.2)."""
+
+    kind: str
+    approvers: Tuple[Approver, ...]
+    needed: int = 1
+    timeout: int = 60  # minutes as configured; 0 means 60
+    description: str = ""
+
+    @property
+    def minutes(self) -> int:
+        return self.timeout or 60
+
+
+@dataclass(frozen=True)
 class JobDef:
     name: str
     type: str
+    approval: Optional[ApprovalDef] = None
+    # A deploy job's image source: ``fromjob`` (the build job's output) or ``runtime``.
+    source: str = "fromjob"
 
 
 @dataclass(frozen=True)
@@ -77,6 +109,9 @@ class Workflow:
     stages: Tuple[StageDef, ...]
     disabled: bool = False
 
+    def stage_index(self, name: str) -> Optional[int]:
+        return next((i for i, stage in enumerate(self.stages) if stage.name == name), None)
+
     def job(self, name: str) -> Optional[Tuple[int, int, JobDef]]:
         """Stage index, job index and definition of the job called `name`."""
         for si, stage in enumerate(self.stages):
@@ -87,7 +122,8 @@ class Workflow:
 
 
 def seed_workflows(catalog: Catalog) -> Dict[str, Workflow]:
-    """One build-then-deploy workflow per environment (environments may share one)."""
+    """Per environment a build-then-deploy workflow, then per environment a deploy-only
+    ``-rollback`` one (environments may share a workflow)."""
     workflows: Dict[str, Workflow] = {}
     for env in catalog.environments.values():
         if env.workflow in workflows:
@@ -101,4 +137,24 @@ def seed_workflows(catalog: Catalog) -> Dict[str, Workflow]:
                 StageDef("deploy", (JobDef(env.deploy_job, DEPLOY_TYPE),), False),
             ),
         )
+    for env in catalog.environments.values():
+        key = env.workflow + ROLLBACK_SUFFIX
+        if key in workflows:
+            continue
+        workflows[key] = Workflow(
+            key=key,
+            display_name=f"{catalog.project_name}-{env.label}-回滚",
+            env=env,
+            stages=(StageDef("deploy", (JobDef("deploy", DEPLOY_TYPE, source="runtime"),), False),),
+        )
     return workflows
+
+
+def with_stage(stages: Tuple[StageDef, ...], stage: StageDef) -> Tuple[StageDef, ...]:
+    """`stages` with `stage` put right before the stage holding the first deploy job (last when
+    there is none)."""
+    at = next(
+        (i for i, st in enumerate(stages) if any(j.type == DEPLOY_TYPE for j in st.jobs)),
+        len(stages),
+    )
+    return (*stages[:at], stage, *stages[at:])

@@ -55,6 +55,14 @@ def cancel_task_error(description: str) -> ZadigError:
     return http_error(6163, "取消工作流任务失败", description)
 
 
+def approve_error(description: str) -> ZadigError:
+    return http_error(6169, "批准工作流任务失败", description)
+
+
+def image_update_error(description: str) -> ZadigError:
+    return http_error(6082, "更新服务镜像失败", description)
+
+
 def forbidden() -> ZadigError:
     return ZadigError(403)
 
@@ -89,6 +97,14 @@ def parse_json_body(raw: bytes) -> Any:
 
 def cannot_unmarshal(value: Any, go_type: str, field: str = "") -> ZadigError:
     """Go's ``*json.UnmarshalTypeError``: `value` does not fit `go_type` (of struct `field`)."""
+    return bad_request(unmarshal_text(value, go_type, field))
+
+
+def unmarshal_text(value: Any, go_type: str, field: str = "") -> str:
+    """The text of Go's ``*json.UnmarshalTypeError``; a number that does not fit an integer
+    type is quoted (``number 1.5``)."""
     kind = _JSON_KIND.get(type(value), "value")
+    if kind == "number" and go_type.startswith("int"):
+        kind = f"number {value}"
     target = f"Go struct field {field}" if field else "Go value"
-    return bad_request(f"json: cannot unmarshal {kind} into {target} of type {go_type}")
+    return f"json: cannot unmarshal {kind} into {target} of type {go_type}"

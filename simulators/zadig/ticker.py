@@ -1,7 +1,8 @@
-"""The clock and the outbound side: finish tasks as time passes, announce each once.
+"""The clock and the outbound side: move tasks on as time passes, announce what is due once.
 
 A background task refreshes the world every `TICK_SECONDS` and POSTs the workflow ``webhook``
-notification (docs/zadig-openapi.md §6.2) for every task that finished, once, without retries.
+notifications (docs/zadig-openapi.md §6.2) the world has due (`World.take_webhooks`: a finished
+task, an approval that started waiting, ...), each once, without retries.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import httpx
 from sanic import Sanic
 
 from simulators.zadig.httputil import dumps
-from simulators.zadig.lifecycle import Task
-from simulators.zadig.world import World
+from simulators.zadig.world import Webhook, World
 
 logger = logging.getLogger("simulators.zadig")
 
@@ -38,18 +38,16 @@ async def _tick(app: Sanic, world: World) -> None:
     while True:
         try:
             world.refresh()
-            for task in world.take_completed():
-                payload = world.webhook_payload(task)
-                app.add_task(_deliver(app.ctx.http, world, task, payload, world.generation))
+            for hook in world.take_webhooks():
+                app.add_task(_deliver(app.ctx.http, world, hook, world.generation))
         except Exception:  # the ticker must survive one bad task
             logger.exception("simulator tick failed")
         await asyncio.sleep(TICK_SECONDS)
 
 
-async def _deliver(
-    http: httpx.AsyncClient, world: World, task: Task, payload: Dict[str, Any], generation: int
-) -> None:
+async def _deliver(http: httpx.AsyncClient, world: World, hook: Webhook, generation: int) -> None:
     cfg = world.config
+    task, payload = hook.task, hook.payload
     if not cfg.webhook_url or generation != world.generation:
         return
     event_id = str(uuid.uuid4())
@@ -66,6 +64,7 @@ async def _deliver(
         "workflow_key": task.workflow_key,
         "task_id": task.task_id,
         "status": payload["workflow"]["status"],
+        "notify_type": hook.notify_type,
         "event_uuid": event_id,
         "time": world.clock(),
     }

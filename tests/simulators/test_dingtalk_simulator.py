@@ -157,6 +157,24 @@ def test_say_delivers_a_signed_group_callback(sim, receiver):
     assert msg.text == "部署 user-service 到 dev" and msg.is_group and msg.user_id == "user123"
 
 
+def test_external_sender_has_another_corp_and_no_staff_id(sim, receiver):
+    # docs/dingtalk.md §1.4: senderStaffId only for org members, senderCorpId their corp.
+    spec = {"text": "部署 user-service 到 dev", "user": "ext001", "msg_id": "msgSameId=="}
+    post(sim + "/_sim/say", spec).raise_for_status()
+    post(sim + "/_sim/say", {**spec, "external": True}).raise_for_status()
+    member, outsider = (json.loads(c["raw"]) for c in receiver.calls)
+    assert member["senderCorpId"] == member["chatbotCorpId"]
+    assert member["senderStaffId"] == "ext001"
+    assert outsider["senderCorpId"] == "dingexternalcorp0000001"
+    assert outsider["chatbotCorpId"] == member["chatbotCorpId"]
+    assert "senderStaffId" not in outsider
+    # Everything else is as for a member (the times and the session aside).
+    volatile = {"senderCorpId", "senderStaffId", "createAt", "sessionWebhookExpiredTime"}
+    assert {k: v for k, v in outsider.items() if k not in volatile} == {
+        k: v for k, v in member.items() if k not in volatile
+    }
+
+
 def test_say_single_chat_and_redelivery(sim, receiver):
     first = post(sim + "/_sim/say", {"text": "你好", "user": "user456", "group": False}).json()
     again = post(

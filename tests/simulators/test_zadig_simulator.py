@@ -9,107 +9,29 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import List, Tuple
 
 import httpx
 import pytest
 
-from chatops.catalog import parse_catalog
 from devstack.process import free_port
 from simulators.zadig.errors import ZadigError
-from simulators.zadig.world import World, WorldConfig
-
-# Must match the simulator process started in conftest (tests/simulators has no __init__.py, so
-# conftest is not importable as a module here).
-TOKEN = "test-zadig-token"
-REGISTRY = "https://harbor.example.com/mall"
-TASK = "/openapi/workflows/custom/task"
-MONGO_500 = {
-    "message": "Internal Error: ",
-    "code": 500,
-    "description": "mongo: no documents in result",
-}
-
-Svc = Tuple[str, str, str]  # service name, module, repo
-USER: Svc = ("user-service", "user-service", "user-service")
-ORDER: Svc = ("order-service", "order", "order-backend")
-
-
-def build_input(
-    services: Sequence[Svc] = (USER,),
-    branch: str = "feature-x",
-    registry: str = REGISTRY,
-    codehost: str = "gitlab",
-    job_name: str = "build",
-) -> Dict[str, Any]:
-    return {
-        "job_name": job_name,
-        "job_type": "zadig-build",
-        "parameters": {
-            "registry": registry,
-            "service_list": [
-                {
-                    "service_name": name,
-                    "service_module": module,
-                    "repo_info": [
-                        {
-                            "codehost_name": codehost,
-                            "repo_namespace": "mall",
-                            "repo_name": repo,
-                            "branch": branch,
-                        }
-                    ],
-                }
-                for name, module, repo in services
-            ],
-        },
-    }
-
-
-def deploy_input(env: str = "dev", services: Sequence[Svc] = (USER,)) -> Dict[str, Any]:
-    return {
-        "job_name": "deploy",
-        "job_type": "zadig-deploy",
-        "parameters": {
-            "env_name": env,
-            "service_list": [
-                {"service_name": name, "service_module": module, "image_name": ""}
-                for name, module, _ in services
-            ],
-        },
-    }
-
-
-def trigger_body(
-    workflow: str = "mall-dev", inputs: Optional[List[Dict[str, Any]]] = None, project: str = "mall"
-) -> Dict[str, Any]:
-    env = {"mall-dev": "dev", "mall-test": "test", "mall-prod": "prod"}.get(workflow, "dev")
-    return {
-        "project_key": project,
-        "workflow_key": workflow,
-        "inputs": inputs if inputs is not None else [build_input(), deploy_input(env)],
-    }
-
-
-def error_body(code: int, message: str, description: str) -> Dict[str, Any]:
-    return {
-        "type": "error",
-        "message": message,
-        "code": code,
-        "description": description,
-        "extra": {},
-    }
-
-
-def started(zadig, body: Optional[Dict[str, Any]] = None) -> int:
-    resp = zadig.trigger(body or trigger_body())
-    assert resp.status_code == 200, resp.text
-    return resp.json()["task_id"]
-
-
-def stage(task: Dict[str, Any], name: str) -> Dict[str, Any]:
-    return next(s for s in task["stages"] if s["name"] == name)
-
+from tests.simulators.zadig_helpers import (
+    MONGO_500,
+    ORDER,
+    REGISTRY,
+    TASK,
+    TOKEN,
+    USER,
+    FakeClock,
+    build_input,
+    deploy_input,
+    error_body,
+    make_world,
+    stage,
+    started,
+    trigger_body,
+)
 
 # -- gateway auth, routing ---------------------------------------------------------------------
 
@@ -558,10 +480,14 @@ def test_history_is_newest_first_and_needs_the_project_key(zadig):
 def test_workflow_list_and_detail(zadig):
     assert zadig.api.get("/openapi/workflows").status_code == 400
     flows = zadig.api.get("/openapi/workflows", params={"projectKey": "mall"}).json()["workflows"]
+    # The build-and-deploy workflows, then the deploy-only rollback ones seeded next to them.
     assert [(w["workflow_key"], w["type"]) for w in flows] == [
         ("mall-dev", "custom"),
         ("mall-test", "custom"),
         ("mall-prod", "custom"),
+        ("mall-dev-rollback", "custom"),
+        ("mall-test-rollback", "custom"),
+        ("mall-prod-rollback", "custom"),
     ]
     assert zadig.api.get("/openapi/workflows", params={"projectKey": "shop"}).json() == {
         "workflows": []
@@ -785,24 +711,6 @@ def test_control_api_rejects_bad_input(zadig):
 
 
 # -- the clock, exactly (no HTTP) ------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_world(
-    catalog_yaml: str, clock: FakeClock, waiting: float = 1.0, running: float = 6.0
-) -> World:
-    catalog = parse_catalog(catalog_yaml)
-    return World(
-        WorldConfig(catalog=catalog, token=TOKEN, waiting_seconds=waiting, running_seconds=running),
-        clock,
-    )
 
 
 def test_world_timeline_by_the_clock(zadig_catalog_yaml):

@@ -30,7 +30,7 @@ def project_detail(catalog: Catalog) -> Dict[str, Any]:
     }
 
 
-def _namespace(project_key: str, env: Environment) -> str:
+def namespace(project_key: str, env: Environment) -> str:
     return f"{project_key}-env-{env.key}"
 
 
@@ -41,7 +41,7 @@ def env_brief(catalog: Catalog, env: Environment, registry_id: str) -> Dict[str,
         {
             "env_key": env.key,
             "cluster_id": object_id("cluster", "local"),
-            "namespace": _namespace(catalog.project_key, env),
+            "namespace": namespace(catalog.project_key, env),
             "production": env.production,
             "registry_id": registry_id,
             "status": "running",
@@ -80,7 +80,7 @@ def env_detail(
         "update_by": "admin",
         "update_time": SEED_TIME,
         "cluster_id": object_id("cluster", "local"),
-        "namespace": _namespace(catalog.project_key, env),
+        "namespace": namespace(catalog.project_key, env),
         "registry_id": registry_id,
     }
     put(out, "env_name", env_alias(env))

@@ -63,3 +63,19 @@ def deploy_spec(env: Environment, services: List[Dict[str, Any]]) -> Dict[str, A
         "origin_revision": 0,
         "value_merge_strategy": "reuse-values",
     }
+
+
+def other_spec(name: str, job_type: str) -> Dict[str, Any]:
+    """The spec of a job the simulator only runs (e.g. ``zadig-test``). Such specs come back as
+    stored, with BSON names (docs/zadig-task-operations.md §0); the fields are a plausible
+    minimum, not confirmed."""
+    if job_type == "zadig-test":
+        return {
+            "test_type": "",
+            "source": "runtime",
+            "job_name": "",
+            "origin_job_name": "",
+            "test_modules": [{"name": name, "project_name": "", "key_vals": [], "repos": []}],
+            "service_and_tests": [],
+        }
+    return {}

@@ -1,12 +1,22 @@
-"""Workflow definitions: the list row and the detail (docs/zadig-openapi.md §3.7)."""
+"""Workflow definitions: the list row and the detail (docs/zadig-openapi.md §3.7; approval jobs:
+docs/zadig-task-operations.md §1.2, last paragraph)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from chatops.catalog import Catalog, Environment, Service
-from simulators.zadig.definitions import BUILD_TYPE, CODEHOST_ID, SEED_TIME, Workflow
-from simulators.zadig.shapes.specs import repo_ref
+from simulators.zadig.definitions import (
+    BUILD_TYPE,
+    CODEHOST_ID,
+    DEPLOY_TYPE,
+    SEED_TIME,
+    JobDef,
+    Workflow,
+)
+from simulators.zadig.shapes.approvals import approval_spec
+from simulators.zadig.shapes.specs import other_spec, repo_ref
+from simulators.zadig.versions import WEBHOOK_CONFIG_FIELD, Version
 
 
 def workflow_brief(workflow: Workflow) -> Dict[str, Any]:
@@ -29,20 +39,24 @@ def _build_option(catalog: Catalog, svc: Service, env: Environment) -> Dict[str,
 
 
 def _job_definition_spec(
-    catalog: Catalog, job_type: str, env: Environment, registry_id: str
+    catalog: Catalog, job: JobDef, env: Environment, registry_id: str, version: Version
 ) -> Dict[str, Any]:
-    if job_type == BUILD_TYPE:
+    if job.type == BUILD_TYPE:
         return {
             "docker_registry_id": registry_id,
             "service_and_builds": [
                 _build_option(catalog, svc, env) for svc in catalog.services.values()
             ],
         }
+    if job.approval is not None:
+        return approval_spec(job.approval, version, definition=True)
+    if job.type != DEPLOY_TYPE:
+        return other_spec(job.name, job.type)
     return {
         "env": env.key,
         "production": env.production,
-        "source": "fromjob",
-        "job_name": env.build_job,
+        "source": job.source,
+        "job_name": env.build_job if job.source == "fromjob" else "",
         "env_source": "fixed",
         "deploy_type": "k8s",
         "deploy_contents": ["image"],
@@ -51,13 +65,17 @@ def _job_definition_spec(
     }
 
 
-def webhook_notify(address: str, token: str) -> Dict[str, Any]:
-    """A workflow's ``webhook`` notification setting (docs/zadig-openapi.md §6.2)."""
+def webhook_notify(
+    address: str, token: str, notify_types: Sequence[str], version: Version
+) -> Dict[str, Any]:
+    """A workflow's ``webhook`` notification setting (docs/zadig-openapi.md §6.2); v3.1-v3.2
+    name the address object ``webhook_notify``."""
+    field = "webhook_notification_config" if version >= WEBHOOK_CONFIG_FIELD else "webhook_notify"
     return {
         "enabled": True,
         "webhook_type": "webhook",
-        "webhook_notification_config": {"address": address, "token": token},
-        "notify_type": ["passed", "failed", "timeout", "cancelled"],
+        field: {"address": address, "token": token},
+        "notify_type": list(notify_types),
     }
 
 
@@ -67,6 +85,7 @@ def workflow_detail(
     project_key: str,
     registry_id: str,
     notify: List[Dict[str, Any]],
+    version: Version,
 ) -> Dict[str, Any]:
     stages = []
     for stage in workflow.stages:
@@ -75,7 +94,7 @@ def workflow_detail(
                 "name": job.name,
                 "type": job.type,
                 "skipped": False,
-                "spec": _job_definition_spec(catalog, job.type, workflow.env, registry_id),
+                "spec": _job_definition_spec(catalog, job, workflow.env, registry_id, version),
                 "run_policy": "",
                 "error_policy": None,
                 "service_modules": None,

@@ -1,8 +1,10 @@
 """How a trigger's inputs become job tasks, by job type (docs/zadig-openapi.md §3.1).
 
 Two phases, as in aslan: the input updaters read each job's ``parameters`` (their errors are plain
-Go errors, HTTP 500), then ``ToJobs`` expands every job into one job task per service (errors
-become 6160). A job without an input is kept as a single skipped job task.
+Go errors, HTTP 500; a job type the server version takes no input for is ``undefined job type``),
+then ``ToJobs`` expands every build and deploy job into one job task per service (errors become
+6160). An approval or any other job listed in ``inputs`` becomes one job task. A job without an
+input is kept as a single skipped job task (the caller drops it instead before v4.0.0).
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chatops.catalog import Catalog, Environment, Service
 from simulators.zadig.args import as_list, as_str
-from simulators.zadig.definitions import BUILD_TYPE, DEPLOY_TYPE, JobDef, Workflow, image_repo
+from simulators.zadig.definitions import (
+    APPROVAL_TYPE,
+    BUILD_TYPE,
+    DEPLOY_TYPE,
+    JobDef,
+    Workflow,
+    image_repo,
+)
 from simulators.zadig.errors import NO_DOCUMENTS, create_task_error, internal_error
 from simulators.zadig.lifecycle import JobTask
-from simulators.zadig.shapes.specs import build_spec, built_repo, deploy_spec
+from simulators.zadig.shapes.specs import build_spec, built_repo, deploy_spec, other_spec
+from simulators.zadig.versions import JOB_NAMING, Version, accepts_input
 
 
 @dataclass
@@ -43,16 +53,25 @@ class TaskBuild:
     task_id: int
     now: float
     deployed: Dict[str, Dict[str, str]]
+    version: Version
     built: Dict[Tuple[str, str], str] = field(default_factory=dict)
 
 
 # -- phase 1: input updaters -------------------------------------------------------------------
 
 
-def read_input(catalog: Catalog, job: JobDef, params: Dict[str, Any], env: Environment) -> JobInput:
+def read_input(
+    catalog: Catalog, job: JobDef, params: Dict[str, Any], env: Environment, version: Version
+) -> JobInput:
+    """Phase 1 for one job; the job's own type picks the parser, the input's is ignored."""
+    if not accepts_input(version, job.type):
+        raise internal_error(f"undefined job type of type:{job.type}")
     if job.type == BUILD_TYPE:
         return _build_input(catalog, job, params, env)
-    return _deploy_input(catalog, params)
+    if job.type == DEPLOY_TYPE:
+        return _deploy_input(catalog, params)
+    # An approval is kept by being listed (``"parameters":{}``); other jobs run as defined.
+    return JobInput([])
 
 
 def _services(catalog: Catalog, params: Dict[str, Any]) -> List[Tuple[Service, Dict[str, Any]]]:
@@ -108,32 +127,47 @@ def _deploy_input(catalog: Catalog, params: Dict[str, Any]) -> JobInput:
 def job_tasks(
     ctx: TaskBuild, si: int, ji: int, job: JobDef, chosen: Optional[JobInput]
 ) -> List[JobTask]:
-    """The job tasks of job `ji` in stage `si`: skipped without an input, else per service."""
+    """The job tasks of job `ji` in stage `si`: skipped without an input, else per service
+    (build and deploy jobs) or one (any other job)."""
     if chosen is None:
-        return [_skipped_job(ctx, si, ji, job)]
+        return [_single_job(ctx, si, ji, job, skipped=True)]
     if job.type == BUILD_TYPE:
         return _build_jobs(ctx, si, ji, job, chosen)
-    return _deploy_jobs(ctx, si, ji, job, chosen)
+    if job.type == DEPLOY_TYPE:
+        return _deploy_jobs(ctx, si, ji, job, chosen)
+    return [_single_job(ctx, si, ji, job, skipped=False)]
 
 
-def _task_name(si: int, ji: int, index: int, job: JobDef) -> str:
-    return f"job-{si}-{ji}-{index}-{job.name}"
+def _task_name(ctx: TaskBuild, si: int, ji: int, index: int, job: JobDef, *parts: str) -> str:
+    """v3.3.0+: ``job-<stage>-<job>-<n>-<job name>`` (docs/zadig-task-operations.md §1.2).
+
+    Before, a job task was named after its service(s) and job, lower-cased, trimmed of "-" and
+    cut to 63 characters (``<service>-<module>-<job>`` for builds, ``<service>-<job>`` for
+    deploys, as aslan's v3.2 ``jobNameFormat`` callers build it; read in aslan's source, not
+    restated in docs/), and an approval or other single job by its name in the workflow."""
+    if ctx.version >= JOB_NAMING:
+        return f"job-{si}-{ji}-{index}-{job.name}"
+    return "-".join((*parts, job.name))[:63].strip("-").lower()
 
 
-def _skipped_job(ctx: TaskBuild, si: int, ji: int, job: JobDef) -> JobTask:
+def _single_job(ctx: TaskBuild, si: int, ji: int, job: JobDef, skipped: bool) -> JobTask:
     if job.type == BUILD_TYPE:
         spec = build_spec([], "", "", "")
-    else:
+    elif job.type == DEPLOY_TYPE:
         spec = deploy_spec(ctx.workflow.env, [])
+    else:
+        # An approval's spec is drawn with its votes (shapes.approvals).
+        spec = {} if job.type == APPROVAL_TYPE else other_spec(job.name, job.type)
     return JobTask(
-        name=_task_name(si, ji, 0, job),
+        name=_task_name(ctx, si, ji, 0, job),
         key=job.name,
         display_name=job.name,
         origin_name=job.name,
         type=job.type,
-        skipped=True,
+        skipped=skipped,
         spec=spec,
         job_info={"job_name": job.name},
+        approval=job.approval,
     )
 
 
@@ -148,7 +182,7 @@ def _build_jobs(ctx: TaskBuild, si: int, ji: int, job: JobDef, chosen: JobInput)
         repo = built_repo(ctx.catalog, svc, branch)
         jobs.append(
             JobTask(
-                name=_task_name(si, ji, index, job),
+                name=_task_name(ctx, si, ji, index, job, svc.name, svc.module),
                 key=".".join((job.name, svc.name, svc.module)),
                 display_name="-".join((job.name, svc.name, svc.module)),
                 origin_name=job.name,
@@ -190,7 +224,7 @@ def _deploy_jobs(ctx: TaskBuild, si: int, ji: int, job: JobDef, chosen: JobInput
         service = {"service_name": svc.name, "service_module": svc.module, "image": image}
         jobs.append(
             JobTask(
-                name=_task_name(si, ji, index, job),
+                name=_task_name(ctx, si, ji, index, job, svc.name),
                 key=".".join((job.name, svc.name)),
                 display_name="-".join((job.name, svc.name)),
                 origin_name=job.name,

@@ -1,17 +1,18 @@
 """Workflow tasks: trigger, look up, cancel, list; injected outcomes; ending a task on demand.
 
 Zadig's quirks (docs/zadig-openapi.md §3.1-§3.4, §9): inputs matched by ``job_name`` only, jobs
-left out of ``inputs`` skipped, unknown services silently dropped, a task id consumed even when
-task creation fails late, ``cancel`` refusing only ``passed`` tasks.
+left out of ``inputs`` skipped (dropped before v4.0.0), an approval job kept only when listed
+(v4.1.0+), unknown services silently dropped, a task id consumed even when task creation fails
+late, ``cancel`` refusing only ``passed`` tasks.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from simulators.zadig.args import as_dict, as_list, as_str, parse_trigger_args
-from simulators.zadig.definitions import Workflow
+from simulators.zadig.definitions import APPROVAL_TYPE, StageDef, Workflow
 from simulators.zadig.errors import (
     NO_DOCUMENTS,
     bad_request,
@@ -23,14 +24,8 @@ from simulators.zadig.errors import (
 )
 from simulators.zadig.lifecycle import FINISH_STATUSES, OUTCOMES, Outcome, StageTask, Task
 from simulators.zadig.shapes.fields import page_of
-from simulators.zadig.shapes.tasks import (
-    detail_url,
-    sim_task,
-    task_brief,
-    task_preview,
-    trigger_answer,
-    webhook_payload,
-)
+from simulators.zadig.shapes.tasks import sim_task, task_brief, task_preview, trigger_answer
+from simulators.zadig.versions import SKIP_OMITTED
 from simulators.zadig.world.jobs import JobInput, TaskBuild, job_tasks, read_input
 from simulators.zadig.world.state import WorldState
 
@@ -64,9 +59,10 @@ class TaskRules(WorldState):
         self.counters[workflow_key] = task_id
 
         now = self.clock()
-        ctx = TaskBuild(self.catalog, workflow, task_id, now, self.deployed)
+        ctx = TaskBuild(self.catalog, workflow, task_id, now, self.deployed, self.version)
+        notes: List[str] = []
         stages: List[StageTask] = []
-        for si, stage in enumerate(workflow.stages):
+        for si, stage in enumerate(self._runnable_stages(workflow, selected, notes)):
             jobs = []
             for ji, job in enumerate(stage.jobs):
                 jobs.extend(job_tasks(ctx, si, ji, job, selected.get(job.name)))
@@ -83,8 +79,10 @@ class TaskRules(WorldState):
             waiting=self.config.waiting_seconds,
             running=self.config.running_seconds,
             stages=stages,
-            outcome=self._take_outcome(workflow_key),
+            outcome=self.take_outcome(workflow_key),
             request=args,
+            notes=notes,
+            minute=self.config.approval_minute_seconds,
         )
         if not any(stage.active for stage in stages):
             task.notes.append(
@@ -92,6 +90,7 @@ class TaskRules(WorldState):
                 "deploys nothing (list every job in inputs)"
             )
         self.tasks[(workflow_key, task_id)] = task
+        self.notices.append(("created", task))
         return trigger_answer(self.catalog.project_key, workflow_key, task_id)
 
     def _read_inputs(self, workflow: Workflow, inputs: List[Dict[str, Any]]) -> Dict[str, JobInput]:
@@ -103,8 +102,26 @@ class TaskRules(WorldState):
                 continue
             job = found[2]
             params = as_dict(item.get("parameters"))
-            selected[job.name] = read_input(self.catalog, job, params, workflow.env)
+            selected[job.name] = read_input(self.catalog, job, params, workflow.env, self.version)
         return selected
+
+    def _runnable_stages(
+        self, workflow: Workflow, selected: Dict[str, JobInput], notes: List[str]
+    ) -> List[StageDef]:
+        """The workflow's stages as the task gets them: before v4.0.0 a job left out of
+        ``inputs`` is dropped from its stage (and an empty stage with it), from v4.0.0 it stays
+        and is skipped. Job-task indices count what is left (inferred)."""
+        drop = self.version < SKIP_OMITTED
+        stages = []
+        for stage in workflow.stages:
+            jobs = tuple(job for job in stage.jobs if job.name in selected or not drop)
+            for job in stage.jobs:
+                if job.type == APPROVAL_TYPE and job.name not in selected:
+                    what = "dropped" if drop else "skipped"
+                    notes.append(f"approval job {job.name} {what}: not listed in inputs")
+            if jobs:
+                stages.append(StageDef(stage.name, jobs, stage.parallel))
+        return stages
 
     def get_task(self, workflow_key: str, task_id: int) -> Dict[str, Any]:
         task = self.find_task(workflow_key, task_id)
@@ -144,42 +161,41 @@ class TaskRules(WorldState):
     # -- views of a task -----------------------------------------------------------------------
 
     def preview(self, task: Task) -> Dict[str, Any]:
-        return task_preview(task, self.clock())
+        return task_preview(task, self.clock(), self.version)
 
     def sim_task(self, task: Task) -> Dict[str, Any]:
-        return sim_task(task, self.clock())
-
-    def webhook_payload(self, task: Task) -> Dict[str, Any]:
-        url = detail_url(self.config.web_url, self.catalog.project_key, task.workflow)
-        return webhook_payload(task, self.clock(), self.catalog.project_name, url)
+        return sim_task(task, self.clock(), self.version)
 
     # -- control -------------------------------------------------------------------------------
 
     def add_outcome(self, values: Dict[str, Any]) -> Outcome:
+        """An outcome for the next task(s) or retries: ``status``, ``stage`` (a stage of the
+        workflow(s) it is for), ``service`` (only that service's job), ``error``, ``log``."""
         status = values.get("status")
         if status not in OUTCOMES:
             raise ValueError(f"status must be one of {', '.join(OUTCOMES)}")
-        stage = values.get("stage") or "build"
-        if stage not in ("build", "deploy"):
-            raise ValueError("stage must be build or deploy")
         key = values.get("workflow_key") or None
         if key is not None and key not in self.workflows:
             raise ValueError(f"unknown workflow {key}")
+        flows = [self.workflows[key]] if key is not None else list(self.workflows.values())
+        known = sorted({stage.name for wf in flows for stage in wf.stages})
+        stage = values.get("stage") or "build"
+        if stage not in known:
+            raise ValueError(f"stage must be one of {', '.join(known)}")
+        service = as_str(values.get("service"))
+        if service and service not in self.catalog.services:
+            raise ValueError(f"unknown service {service}")
+        log = values.get("log") or ""
+        if isinstance(log, list):
+            log = "\n".join(str(line) for line in log)
         times = int(values.get("times", 1))
         if times < 1:
             raise ValueError("times must be at least 1")
-        outcome = Outcome(status, stage, as_str(values.get("error")), key, times)
+        outcome = Outcome(
+            status, stage, as_str(values.get("error")), key, times, service, as_str(log)
+        )
         self.outcomes.append(outcome)
         return outcome
-
-    def _take_outcome(self, workflow_key: str) -> Optional[Outcome]:
-        for outcome in self.outcomes:
-            if outcome.workflow_key in (None, workflow_key):
-                outcome.times -= 1
-                if outcome.times <= 0:
-                    self.outcomes.remove(outcome)
-                return replace(outcome, times=1)
-        return None
 
     def finish(self, workflow_key: str, task_id: int, status: str, error: str = "") -> Task:
         """Force a task to end now (control API); a terminal task is overwritten."""
