@@ -102,3 +102,15 @@ def test_importing_the_actions_protects_the_running_action_server(sanic_test_mod
 def test_elsewhere_importing_the_actions_changes_nothing():
     Sanic._app_registry.pop("rasa_sdk", None)
     protect_the_action_server()  # no action server in this process: nothing to do, no error
+
+
+def test_endpoints_yml_sends_the_token_rasa_reads_from_the_environment(monkeypatch):
+    """Rasa 3.6 expands ``${VAR}`` only in unquoted values: a quoted one would be sent as the
+    literal text and every action call would get 401."""
+    from rasa.core.utils import read_endpoints_from_path
+
+    from tests.actions.conftest import ROOT
+
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "the-shared-secret")
+    endpoints = read_endpoints_from_path(ROOT / "endpoints.yml")
+    assert endpoints.action.token == "the-shared-secret"
