@@ -24,13 +24,20 @@ Control endpoints (JSON in, JSON out):
   each message has index, conversation, route (session_webhook / openapi_group /
   openapi_single / sync_response), msgtype, title, text, at_user_ids, is_at_all, user_ids,
   session, time_ms and the decoded payload.
-* ``GET /_sim/inbound`` (every callback sent to the bot), ``POST /_sim/expire_sessions``,
+* ``GET /_sim/inbound`` (every callback sent to the bot; ``status``: the bot's HTTP answer, 0 when
+  unreachable), ``POST /_sim/expire_sessions``,
   ``POST /_sim/reset`` (back to the start-up state and config), ``POST /_sim/config
   {"rate_limit", "session_ttl_seconds", "bot_url"}``, ``GET /_sim/health``.
 * Stream: ``POST /v1.0/gateway/connections/open``, WebSocket ``/connect?ticket=``,
   ``POST /_sim/stream/say`` (same fields as /_sim/say, plus ``wait_ack_seconds``; 409 without a
   client), ``GET /_sim/stream/acks``, ``POST /_sim/stream/ping``, ``POST /_sim/stream/disconnect
   {"close_after_seconds": 10}``, ``GET /_sim/stream/status``.
+
+The web chat (`web`): ``GET /chat`` is a DingTalk-style group chat page for the demo; it speaks
+through ``POST /_sim/web/say`` (the same signed path as ``/_sim/say``), shows ``GET
+/_sim/web/feed`` and a panel on the Zadig simulator given by ``--zadig-url`` (default
+``$DINGTALK_SIM_ZADIG_URL``, else ``$ZADIG_BASE_URL``, else ``http://127.0.0.1:7070``; also
+``POST /_sim/config {"zadig_url"}``).
 
 An ``"external": true`` sender is outside the robot's organisation: no ``senderStaffId`` and a
 ``senderCorpId`` of another corp (``dingexternalcorp0000001``) instead of the robot's own.
@@ -43,11 +50,13 @@ A JSON message in the bot's HTTP response body is recorded as route ``sync_respo
 
 Modules: `state` (config, sessions, rate limit, recorded messages), `callbacks` (the callback
 body and its signature), `receiving` (session webhook and OpenAPI send endpoints), `stream`
-(the Stream gateway), `control` (``/_sim``), `app` (the Sanic app: `create_app`), `__main__`
-(the CLI). A new surface (e.g. a web chat page) is a module with its own ``register(app)``.
+(the Stream gateway), `control` (``/_sim``), `web` (the chat page and its routes), `app` (the
+Sanic app: `create_app`), `__main__` (the CLI). A new surface is a module with its own
+``register(app)``.
 
 Run: ``python -m simulators.dingtalk --port 7080 --app-key demo-app-key --app-secret
-demo-app-secret --bot-url http://127.0.0.1:5005/webhooks/dingtalk/webhook``.
+demo-app-secret --bot-url http://127.0.0.1:5005/webhooks/dingtalk/webhook --zadig-url
+http://127.0.0.1:7070``, then open http://127.0.0.1:7080/chat.
 """
 
 from simulators.dingtalk.app import create_app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Optional, Sequence
 
 from simulators.dingtalk.app import create_app
@@ -34,6 +35,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         help="base URL the bot should use to reach this simulator "
         "(default: the Host of each control request)",
     )
+    parser.add_argument(
+        "--zadig-url",
+        default=os.environ.get("DINGTALK_SIM_ZADIG_URL")
+        or os.environ.get("ZADIG_BASE_URL")
+        or "http://127.0.0.1:7070",
+        help="the Zadig simulator shown in the web chat's side panel (default: "
+        "$DINGTALK_SIM_ZADIG_URL, else $ZADIG_BASE_URL, else the demo's http://127.0.0.1:7070; "
+        "'' hides the panel)",
+    )
     args = parser.parse_args(argv)
     # Sanic logs through its own handlers; only this package's lines are added here.
     handler = logging.StreamHandler()
@@ -48,6 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         session_ttl_seconds=args.session_ttl_seconds,
         rate_limit=args.rate_limit,
         public_url=args.public_url,
+        zadig_url=args.zadig_url,
     )
     app.run(host=args.host, port=args.port, access_log=False, motd=False, workers=1)
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import httpx
 from sanic import Sanic
 
-from simulators.dingtalk import control, receiving, stream
+from simulators.dingtalk import control, receiving, stream, web
 from simulators.dingtalk.state import SimConfig, SimState
 
 _app_numbers = itertools.count(1)
@@ -32,6 +32,7 @@ def create_app(
     rate_limit: int = 20,
     public_url: str = "",
     bot_timeout: float = 60.0,
+    zadig_url: str = "",
 ) -> Sanic:
     """A Sanic app simulating DingTalk for one enterprise-internal robot."""
     initial = SimConfig(
@@ -42,6 +43,7 @@ def create_app(
         session_ttl_seconds=session_ttl_seconds,
         rate_limit=rate_limit,
         public_url=public_url.rstrip("/"),
+        zadig_url=zadig_url.rstrip("/"),
     )
     app = Sanic(f"dingtalk_sim_{next(_app_numbers)}")
     # The gateway does not ping at WebSocket level (Sanic's Config types the interval as int).
@@ -54,4 +56,5 @@ def create_app(
     control.register(app)
     receiving.register(app)
     stream.register(app)
+    web.register(app)
     return app

@@ -22,7 +22,8 @@ BOT_DINGTALK_ID = "$:LWCP_v1:$simBotDingtalkId0000"
 UNKNOWN_MSG_NOTICE = "用户发送了一条消息，机器人暂不支持接收。"
 
 
-def _dingtalk_id(user: str) -> str:
+def dingtalk_id(user: str) -> str:
+    """The ``senderId`` DingTalk gives `user` (stable, opaque)."""
     return "$:LWCP_v1:$" + hashlib.sha1(user.encode()).hexdigest()[:22]
 
 
@@ -51,7 +52,7 @@ def build_callback(
     if group:
         at_users = [{"dingtalkId": BOT_DINGTALK_ID}]
         for other in spec.get("at_users") or []:
-            at_users.append({"dingtalkId": _dingtalk_id(str(other)), "staffId": str(other)})
+            at_users.append({"dingtalkId": dingtalk_id(str(other)), "staffId": str(other)})
         body["atUsers"] = at_users
     body.update(
         {
@@ -70,7 +71,7 @@ def build_callback(
             "createAt": now_ms(),
             "senderCorpId": EXTERNAL_CORP_ID if external else CORP_ID,
             "conversationType": "2" if group else "1",
-            "senderId": _dingtalk_id(user),
+            "senderId": dingtalk_id(user),
         }
     )
     if group:

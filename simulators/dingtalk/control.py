@@ -2,13 +2,15 @@
 
 ``POST /_sim/say`` sends the signed callback of docs/dingtalk.md §1 to the bot and records a
 message in the bot's synchronous HTTP answer (§2.1); ``GET /_sim/messages``, ``GET
-/_sim/inbound``, ``POST /_sim/expire_sessions``, ``POST /_sim/reset``, ``POST /_sim/config``,
-``GET /_sim/health``.
+/_sim/inbound``, ``POST /_sim/expire_sessions``, ``POST /_sim/reset``, ``POST /_sim/config``
+(also ``zadig_url``: the Zadig simulator of the web chat's panel), ``GET /_sim/health``.
+`deliver` is that signed HTTP path, shared with the web chat (`simulators.dingtalk.web`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Dict, Tuple
 
 import httpx
 from sanic import Request, Sanic
@@ -23,16 +25,15 @@ from simulators.dingtalk.stream import close_clients
 logger = logging.getLogger("simulators.dingtalk")
 
 
-async def say(request: Request) -> HTTPResponse:
-    spec, error = read_object(request)
-    if error:
-        return error
+async def deliver(request: Request, spec: Dict[str, Any]) -> Tuple[Dict[str, Any], int]:
+    """Sign the callback for the user message `spec` and POST it to the bot: the answer for
+    the control API and its status (502 when the bot is unreachable)."""
     st = state_of(request)
     body, session = build_callback(st, public_base(st.config, request), spec)
     payload = callback_text(body, spec).encode("utf-8")
     headers = signed_headers(st, spec)
     url = str(spec.get("bot_url") or st.config.bot_url)
-    st.inbound.append(
+    entry = st.note_inbound(
         {
             "route": "http",
             "url": url,
@@ -45,14 +46,10 @@ async def say(request: Request) -> HTTPResponse:
     try:
         response = await http.post(url, content=payload, headers=headers)
     except httpx.HTTPError as exc:
-        return json_response(
-            {
-                "error": f"bot unreachable at {url}: {type(exc).__name__}: {exc}",
-                "msg_id": body["msgId"],
-                "session": session.key,
-            },
-            502,
-        )
+        entry["status"] = 0
+        error = f"bot unreachable at {url}: {type(exc).__name__}: {exc}"
+        return {"error": error, "msg_id": body["msgId"], "session": session.key}, 502
+    entry["status"] = response.status_code
     logger.info(
         "say %s/%s -> %s: HTTP %s",
         body["conversationId"],
@@ -61,16 +58,23 @@ async def say(request: Request) -> HTTPResponse:
         response.status_code,
     )
     record_sync_reply(st, body, response)
-    return json_response(
-        {
-            "status": response.status_code,
-            "body": response.text,
-            "msg_id": body["msgId"],
-            "session": session.key,
-            "conversation": body["conversationId"],
-            "callback": body,
-        }
-    )
+    answer = {
+        "status": response.status_code,
+        "body": response.text,
+        "msg_id": body["msgId"],
+        "session": session.key,
+        "conversation": body["conversationId"],
+        "callback": body,
+    }
+    return answer, 200
+
+
+async def say(request: Request) -> HTTPResponse:
+    spec, error = read_object(request)
+    if error:
+        return error
+    answer, status = await deliver(request, spec)
+    return json_response(answer, status)
 
 
 async def list_messages(request: Request) -> HTTPResponse:
@@ -119,6 +123,8 @@ async def configure(request: Request) -> HTTPResponse:
         return json_response({"error": "rate_limit and session_ttl_seconds must be numbers"}, 400)
     if data.get("bot_url"):
         cfg.bot_url = str(data["bot_url"])
+    if "zadig_url" in data:
+        cfg.zadig_url = str(data["zadig_url"] or "").rstrip("/")
     return json_response(cfg.public())
 
 

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Deque, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from sanic import Request
 
@@ -42,6 +42,8 @@ class SimConfig:
     session_ttl_seconds: float = 5400.0
     rate_limit: int = 20
     public_url: str = ""
+    # The Zadig simulator the web chat's side panel shows and steers ("" = no panel).
+    zadig_url: str = ""
 
     def public(self) -> Dict[str, Any]:
         """What the control API shows (no secret)."""
@@ -51,6 +53,7 @@ class SimConfig:
             "bot_url": self.bot_url,
             "session_ttl_seconds": self.session_ttl_seconds,
             "rate_limit": self.rate_limit,
+            "zadig_url": self.zadig_url,
         }
 
 
@@ -74,6 +77,10 @@ class SimState:
     stream_clients: List[StreamClient] = field(default_factory=list)
     acks: List[Dict[str, Any]] = field(default_factory=list)
     pushed: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Users' callbacks ("user", inbound entry) and the bot's messages ("bot", message) in the
+    # order they happened: the web chat's feed. A new state (reset) has a new epoch.
+    timeline: List[Tuple[str, Dict[str, Any]]] = field(default_factory=list)
+    epoch: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @classmethod
     def start(cls, initial: SimConfig) -> SimState:
@@ -147,6 +154,13 @@ class SimState:
             "payload": payload,
         }
         self.messages.append(entry)
+        self.timeline.append(("bot", entry))
+        return entry
+
+    def note_inbound(self, entry: Dict[str, Any]) -> Dict[str, Any]:
+        """Keep a callback sent to the bot, for ``GET /_sim/inbound`` and the web chat."""
+        self.inbound.append(entry)
+        self.timeline.append(("user", entry))
         return entry
 
     def live_stream_client(self) -> Optional[StreamClient]:

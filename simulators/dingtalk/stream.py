@@ -217,24 +217,29 @@ async def stream_acks(request: Request) -> HTTPResponse:
     return json_response({"acks": state_of(request).acks})
 
 
+async def push_callback(
+    request: Request, st: SimState, client: StreamClient, spec: Dict[str, Any]
+) -> Dict[str, Any]:
+    """Push the callback for the user message `spec` to `client` as a CALLBACK frame."""
+    body, session = build_callback(st, public_base(st.config, request), spec)
+    frame = _frame("CALLBACK", STREAM_TOPIC, callback_text(body, spec), st.config.app_key)
+    st.note_inbound({"route": "stream", "frame": frame, "body": body})
+    ack = await _push(st, client, frame, float(spec.get("wait_ack_seconds") or 0))
+    return {
+        "messageId": frame["headers"]["messageId"],
+        "msg_id": body["msgId"],
+        "session": session.key,
+        "conversation": body["conversationId"],
+        "ack": ack,
+        "callback": body,
+    }
+
+
 @_to_live_client(strict=True)
 async def stream_say(
     request: Request, st: SimState, client: StreamClient, spec: Dict[str, Any]
 ) -> HTTPResponse:
-    body, session = build_callback(st, public_base(st.config, request), spec)
-    frame = _frame("CALLBACK", STREAM_TOPIC, callback_text(body, spec), st.config.app_key)
-    st.inbound.append({"route": "stream", "frame": frame, "body": body})
-    ack = await _push(st, client, frame, float(spec.get("wait_ack_seconds") or 0))
-    return json_response(
-        {
-            "messageId": frame["headers"]["messageId"],
-            "msg_id": body["msgId"],
-            "session": session.key,
-            "conversation": body["conversationId"],
-            "ack": ack,
-            "callback": body,
-        }
-    )
+    return json_response(await push_callback(request, st, client, spec))
 
 
 @_to_live_client(strict=False)
