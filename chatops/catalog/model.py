@@ -6,12 +6,12 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from zoneinfo import ZoneInfo
 
 from chatops.catalog.access import AccessPolicy
 from chatops.catalog.freeze import DEFAULT_TIMEZONE, FreezeWindow
-from chatops.zadig.models import DeployRequest
+from chatops.zadig.models import DeployRequest, ServiceBuild
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "catalog.yml"
 
@@ -113,18 +113,30 @@ class Catalog:
 
     # -- the mapping to Zadig --------------------------------------------------------------
 
-    def plan(self, service: str, environment: str, branch: Optional[str] = None) -> DeployRequest:
-        """The exact build+deploy request for a service in an environment.
+    def plan(
+        self,
+        services: Union[str, Sequence[str]],
+        environment: str,
+        branch: Optional[str] = None,
+    ) -> DeployRequest:
+        """The exact build+deploy request for one or several services in an environment.
 
         ``branch`` defaults to the environment's branch. Raises KeyError for names that are not
         in the catalog (callers validate first and offer suggestions).
         """
-        svc = self.service(service)
+        names = [services] if isinstance(services, str) else list(services)
+        found = []
+        for name in names:
+            svc = self.service(name)
+            if svc is None:
+                raise KeyError(f"unknown service: {name}")
+            if svc not in found:
+                found.append(svc)
         env = self.environment(environment)
-        if svc is None:
-            raise KeyError(f"unknown service: {service}")
         if env is None:
             raise KeyError(f"unknown environment: {environment}")
+        if not found:
+            raise KeyError("no service to deploy")
         return DeployRequest(
             project_key=self.project_key,
             workflow_key=env.workflow,
@@ -133,9 +145,7 @@ class Catalog:
             registry=self.registry,
             codehost_name=self.codehost,
             repo_namespace=self.repo_namespace,
-            repo_name=svc.repo,
-            service_name=svc.name,
-            service_module=svc.module,
+            services=tuple(ServiceBuild(s.name, s.module, s.repo) for s in found),
             branch=branch or env.branch,
             env_name=env.key,
             production=env.production,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +28,7 @@ from chatops.zadig.models import (
     EnvironmentInfo,
     Project,
     RegistryInfo,
+    RollbackRequest,
     ServiceInfo,
     Task,
     TaskPage,
@@ -108,68 +109,134 @@ class ZadigClient:
 
         Never retried: a retry could deploy twice.
         """
-        missing = [
-            name
-            for name in (
-                "project_key",
-                "workflow_key",
-                "build_job",
-                "deploy_job",
-                "service_name",
-                "service_module",
-                "branch",
-                "env_name",
-            )
-            if not str(getattr(req, name) or "").strip()
+        _require(
+            req, "project_key", "workflow_key", "build_job", "deploy_job", "branch", "env_name"
+        )
+        if not req.services:
+            raise ValueError("DeployRequest is missing services")
+        for service in req.services:
+            _require(service, "service_name", "service_module", "repo_name")
+        inputs: List[Dict[str, Any]] = [
+            {
+                "job_name": req.build_job,
+                "job_type": "zadig-build",
+                "parameters": {
+                    "registry": req.registry,
+                    "service_list": [
+                        {
+                            "service_name": s.service_name,
+                            "service_module": s.service_module,
+                            "repo_info": [
+                                {
+                                    "codehost_name": req.codehost_name,
+                                    "repo_namespace": req.repo_namespace,
+                                    "repo_name": s.repo_name,
+                                    "branch": req.branch,
+                                }
+                            ],
+                        }
+                        for s in req.services
+                    ],
+                },
+            },
+            # Empty image_name: the deploy job takes the image from the build job.
+            {
+                "job_name": req.deploy_job,
+                "job_type": "zadig-deploy",
+                "parameters": {
+                    "env_name": req.env_name,
+                    "service_list": [
+                        {
+                            "service_name": s.service_name,
+                            "service_module": s.service_module,
+                            "image_name": "",
+                        }
+                        for s in req.services
+                    ],
+                },
+            },
         ]
-        if missing:
-            raise ValueError(f"DeployRequest is missing {', '.join(missing)}")
-        service = {"service_name": req.service_name, "service_module": req.service_module}
-        body = {
-            "project_key": req.project_key,
-            "workflow_key": req.workflow_key,
-            # Both jobs must be listed: Zadig skips every job absent from inputs.
-            "inputs": [
-                {
-                    "job_name": req.build_job,
-                    "job_type": "zadig-build",
-                    "parameters": {
-                        "registry": req.registry,
-                        "service_list": [
-                            {
-                                **service,
-                                "repo_info": [
-                                    {
-                                        "codehost_name": req.codehost_name,
-                                        "repo_namespace": req.repo_namespace,
-                                        "repo_name": req.repo_name,
-                                        "branch": req.branch,
-                                    }
-                                ],
-                            }
-                        ],
-                    },
+        return await self._trigger(req.project_key, req.workflow_key, inputs, req.approval_jobs)
+
+    async def trigger_rollback(self, req: RollbackRequest) -> TriggeredTask:
+        """Start a deploy-only task that puts the given images back (docs/zadig-openapi.md
+        §3.1: the deploy job's ``image_name`` is used as is). Never retried."""
+        _require(req, "project_key", "workflow_key", "deploy_job", "env_name")
+        if not req.images or any(not i.image for i in req.images):
+            raise ValueError("RollbackRequest needs an image for every service")
+        inputs: List[Dict[str, Any]] = [
+            {
+                "job_name": req.deploy_job,
+                "job_type": "zadig-deploy",
+                "parameters": {
+                    "env_name": req.env_name,
+                    "service_list": [
+                        {
+                            "service_name": i.service_name,
+                            "service_module": i.service_module,
+                            "image_name": i.image,
+                        }
+                        for i in req.images
+                    ],
                 },
-                # Empty image_name: the deploy job takes the image from the build job.
-                {
-                    "job_name": req.deploy_job,
-                    "job_type": "zadig-deploy",
-                    "parameters": {
-                        "env_name": req.env_name,
-                        "service_list": [{**service, "image_name": ""}],
-                    },
-                },
-            ],
-        }
+            }
+        ]
+        return await self._trigger(req.project_key, req.workflow_key, inputs, req.approval_jobs)
+
+    async def _trigger(
+        self,
+        project_key: str,
+        workflow_key: str,
+        inputs: List[Dict[str, Any]],
+        approval_jobs: Tuple[str, ...],
+    ) -> TriggeredTask:
+        # A job missing from inputs is skipped (v4.0+) or dropped: the workflow's own approval
+        # jobs are listed with empty parameters so Zadig keeps them (v4.1.0+).
+        inputs = inputs + [
+            {"job_name": name, "job_type": "approval", "parameters": {}} for name in approval_jobs
+        ]
+        body = {"project_key": project_key, "workflow_key": workflow_key, "inputs": inputs}
         data = _expect(await self._request("POST", TASK_PATH, json=body, idempotent=False), dict)
         # The response's workflow_name carries the workflow *key* here (unlike GET task).
         if not isinstance(data.get("task_id"), int) or isinstance(data["task_id"], bool):
             _bad_shape("the trigger response has no task_id")
         return TriggeredTask(
-            project_key=str(data.get("project_name") or req.project_key),
-            workflow_key=str(data.get("workflow_name") or req.workflow_key),
+            project_key=str(data.get("project_name") or project_key),
+            workflow_key=str(data.get("workflow_name") or workflow_key),
             task_id=data["task_id"],
         )
+
+    async def update_remark(self, workflow_key: str, task_id: int, remark: str) -> None:
+        """Write the task's remark (v3.3.0+, docs/zadig-task-operations.md §7)."""
+        path = f"/openapi/workflows/custom/{_seg(workflow_key)}/task/{int(task_id)}"
+        await self._request("PUT", path, json={"remark": remark}, idempotent=False)
+
+    async def retry_task(self, workflow_key: str, task_id: int, project_key: str) -> None:
+        """Restart a failed/timeout/cancelled/reject task in place, same task id
+        (docs/zadig-task-operations.md §3). Never retried: it could run twice."""
+        path = f"/openapi/workflows/custom/{_seg(workflow_key)}/task/{int(task_id)}"
+        await self._request("POST", path, params={"projectKey": project_key}, idempotent=False)
+
+    async def approve_job(
+        self, workflow_key: str, task_id: int, job_name: str, approve: bool, comment: str = ""
+    ) -> None:
+        """Vote on a task's native approval as the API token's user (§1.4). ``job_name`` is the
+        job-task name from the task detail (the stage name before v3.1)."""
+        body = {
+            "workflow_key": workflow_key,
+            "task_id": int(task_id),
+            "stage_name": job_name,
+            "approve": bool(approve),
+            "comment": comment,
+        }
+        await self._request("POST", f"{TASK_PATH}/approve", json=body, idempotent=False)
+
+    async def job_log(self, workflow_key: str, task_id: int, job_name: str) -> str:
+        """A finished job's whole log as text (v3.4+, §2.1); empty while it runs. Servers
+        without the logs API answer 404 (ZadigNotFound)."""
+        path = f"/openapi/logs/log/v4/workflow/{_seg(workflow_key)}/{int(task_id)}/{_seg(job_name)}"
+        text: str = await self._request("GET", path, idempotent=True, as_text=True)
+        return text
 
     async def get_task(self, workflow_key: str, task_id: int) -> Task:
         params = {"taskId": str(int(task_id)), "workflowKey": workflow_key}
@@ -283,6 +350,7 @@ class ZadigClient:
         params: Optional[Dict[str, Any]] = None,
         json: Any = None,
         idempotent: bool,
+        as_text: bool = False,
     ) -> Any:
         """Send one call and return its decoded JSON, or raise a ZadigError.
 
@@ -290,7 +358,8 @@ class ZadigClient:
         found"); a trigger or cancel that timed out may already have happened on the server.
         """
         attempts = 1 + (self._read_retries if idempotent else 0)
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        accept = "text/plain" if as_text else "application/json"
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": accept}
         for attempt in range(attempts):
             if attempt:
                 await self._sleep(self._retry_delay * 2 ** (attempt - 1))
@@ -320,7 +389,7 @@ class ZadigClient:
                 )
             else:
                 if response.is_success:
-                    return self._decode(response)
+                    return response.text if as_text else self._decode(response)
                 error = self._error(response)
                 if response.status_code < 500 or isinstance(error, ZadigNotFound):
                     raise error
@@ -374,9 +443,17 @@ class ZadigClient:
         return text.replace(self._token, "***")
 
 
+def _require(obj: Any, *names: str) -> None:
+    missing = [name for name in names if not str(getattr(obj, name) or "").strip()]
+    if missing:
+        raise ValueError(f"{type(obj).__name__} is missing {', '.join(missing)}")
+
+
 def _seg(value: str) -> str:
     """A path segment; workflow keys are plain slugs, but never let one change the path."""
-    return quote(str(value), safe="")
+    text = quote(str(value), safe="")
+    # "." and ".." would be removed from the path by URL normalisation.
+    return {".": "%2E", "..": "%2E%2E"}.get(text, text)
 
 
 def _expect(data: Any, kind: type) -> Any:

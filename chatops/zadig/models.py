@@ -7,12 +7,23 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 
 @dataclass(frozen=True)
+class ServiceBuild:
+    """One service of a build+deploy run: its Zadig name, module (container) and repository."""
+
+    service_name: str
+    service_module: str
+    repo_name: str
+
+
+@dataclass(frozen=True)
 class DeployRequest:
     """Everything one build-and-deploy run of a custom workflow needs.
 
     Produced by the catalog (`Catalog.plan`), consumed by `ZadigClient.trigger_deploy`, which
     always sends *both* the build and the deploy job: Zadig silently skips a job left out of
-    `inputs`, so a deploy that builds nothing cannot be expressed.
+    `inputs`, so a deploy that builds nothing cannot be expressed. Several services build and
+    deploy in the same task. ``approval_jobs`` names the workflow's approval jobs, listed with
+    empty parameters so Zadig keeps them (docs/zadig-openapi.md §3.1).
     """
 
     project_key: str
@@ -22,12 +33,39 @@ class DeployRequest:
     registry: str
     codehost_name: str
     repo_namespace: str
-    repo_name: str
-    service_name: str
-    service_module: str
+    services: Tuple[ServiceBuild, ...]
     branch: str
     env_name: str
     production: bool = False
+    approval_jobs: Tuple[str, ...] = ()
+
+    @property
+    def service_names(self) -> Tuple[str, ...]:
+        return tuple(s.service_name for s in self.services)
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    service_name: str
+    service_module: str
+    image: str
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """A deploy-only run of the environment's rollback workflow with images chosen now."""
+
+    project_key: str
+    workflow_key: str
+    deploy_job: str
+    env_name: str
+    images: Tuple[ServiceImage, ...]
+    production: bool = False
+    approval_jobs: Tuple[str, ...] = ()
+
+    @property
+    def service_names(self) -> Tuple[str, ...]:
+        return tuple(i.service_name for i in self.images)
 
 
 # -- task status ------------------------------------------------------------------------------
@@ -41,7 +79,7 @@ def _time(value: Any) -> Optional[int]:
     """Unix seconds; Zadig omits (omitempty) or zeroes a time that has not happened yet."""
     try:
         return int(value) or None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
         return None
 
 
@@ -84,8 +122,53 @@ class TriggeredTask:
 
 
 @dataclass(frozen=True)
+class Approver:
+    name: str
+    decision: str = ""  # "approve" / "reject" once they voted
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalSpec:
+    """An approval job's spec (docs/zadig-task-operations.md §1.2)."""
+
+    type: str  # native, lark, lark_intl, dingtalk, workwx: only native is decided by the API
+    approvers: Tuple[Approver, ...] = ()
+    needed: int = 1
+    timeout_minutes: int = 60
+    description: str = ""
+
+    @classmethod
+    def from_spec(cls, spec: Dict[str, Any]) -> "ApprovalSpec":
+        kind = _text(spec.get("type")) or "native"
+        native = _object(spec.get("native_approval"))
+        approvers = tuple(
+            Approver(
+                _text(u.get("user_name") or u.get("name") or u.get("user_id")),
+                _text(u.get("reject_or_approve")),
+                _text(u.get("comment")),
+            )
+            for u in _items(native.get("approve_users"))
+        )
+        for key in ("lark_approval", "dingtalk_approval", "workwx_approval"):
+            for node in _items(_object(spec.get(key)).get("approval_nodes")):
+                for user in _items(node.get("approve_users")) + _items(node.get("users")):
+                    approvers += (Approver(_text(user.get("name") or user.get("id"))),)
+        try:
+            needed = int(native.get("needed_approvers") or 1)
+            timeout = int(spec.get("timeout") or 0) or 60
+        except (TypeError, ValueError):
+            needed, timeout = 1, 60
+        return cls(kind, approvers, needed, timeout, _text(spec.get("description")))
+
+    @property
+    def decidable_by_api(self) -> bool:
+        return self.type == "native"
+
+
+@dataclass(frozen=True)
 class Job:
-    name: str  # Zadig's generated job-task name, e.g. "a-myapp-1-build-myapps"
+    name: str  # Zadig's generated job-task name, e.g. "job-0-0-0-build" (what logs/approve want)
     type: str
     status: str
     error: str = ""
@@ -93,23 +176,43 @@ class Job:
     end_time: Optional[int] = None
     display_name: str = ""  # the workflow's job name ("build"), what people recognise
     services: Tuple[str, ...] = ()  # service names from the build/deploy spec
+    # A deploy job's images per service (docs/zadig-task-operations.md §5).
+    images: Tuple["ServiceImage", ...] = ()
+    env: str = ""  # a deploy job's environment
+    approval: Optional[ApprovalSpec] = None
 
     @classmethod
     def from_api(cls, data: Dict[str, Any]) -> "Job":
         name = _text(data.get("name"))
         spec = _object(data.get("spec"))
         services = [_text(spec.get("service_name"))]
-        services += [_text(s.get("service_name")) for s in _items(spec.get("service_and_images"))]
+        pairs = _items(spec.get("service_and_images"))
+        services += [_text(s.get("service_name")) for s in pairs]
+        kind = _text(data.get("type"))
+        images = tuple(
+            ServiceImage(
+                _text(p.get("service_name")), _text(p.get("service_module")), _text(p.get("image"))
+            )
+            for p in pairs
+            if p.get("service_name")
+        )
         return cls(
             name=name,
-            type=_text(data.get("type")),
+            type=kind,
             status=_text(data.get("status")),
             error=_text(data.get("error")),
             start_time=_time(data.get("start_time")),
             end_time=_time(data.get("end_time")),
             display_name=_text(data.get("display_name") or data.get("origin_name")) or name,
             services=tuple(dict.fromkeys(x for x in services if x)),
+            images=images if kind == "zadig-deploy" else (),
+            env=_text(spec.get("env")),
+            approval=ApprovalSpec.from_spec(spec) if kind == "approval" else None,
         )
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self.status == "wait_for_approval"
 
 
 @dataclass(frozen=True)
@@ -206,6 +309,40 @@ class Task(TaskSummary):
     @property
     def failed_stage(self) -> Optional[Stage]:
         return next((s for s in self.stages if s.status in FAILED_STATUSES), None)
+
+    @property
+    def jobs(self) -> Tuple[Job, ...]:
+        return tuple(job for stage in self.stages for job in stage.jobs)
+
+    @property
+    def failed_jobs(self) -> Tuple[Job, ...]:
+        return tuple(job for job in self.jobs if job.status in FAILED_STATUSES)
+
+    @property
+    def waiting_approval(self) -> Optional[Job]:
+        """The approval job waiting now (v3.1+: job status; before: a stage "waitforapprove")."""
+        for stage in self.stages:
+            for job in stage.jobs:
+                if job.waiting_for_approval:
+                    return job
+            if stage.status == "waitforapprove":
+                return Job(name=stage.name, type="approval", status=stage.status)
+        return None
+
+    @property
+    def is_retryable(self) -> bool:
+        """Zadig retries only failed, timeout, cancelled and reject tasks (same task id)."""
+        return self.status in FAILED_STATUSES
+
+    def deployed_images(self, env: str) -> Dict[str, "ServiceImage"]:
+        """Service -> image that passed deploy jobs of this task put into ``env``."""
+        found: Dict[str, ServiceImage] = {}
+        for job in self.jobs:
+            if job.type == "zadig-deploy" and job.status == "passed" and job.env in ("", env):
+                for image in job.images:
+                    if image.image and not image.image.startswith("{{"):
+                        found[image.service_name] = image
+        return found
 
 
 @dataclass(frozen=True)

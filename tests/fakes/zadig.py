@@ -116,6 +116,9 @@ class FakeZadig:
         self.workflows: List[Dict[str, Any]] = []  # workflow detail bodies
         self.registries: List[Dict[str, Any]] = []
         self.projects: List[str] = ["mall"]
+        self.logs: Dict[Tuple[str, int, str], str] = {}  # (workflow, task id, job name) -> log
+        self.votes: List[Dict[str, Any]] = []  # bodies of approve calls
+        self.approve_error: Optional[str] = None  # the 6169 description to refuse votes with
         self._failures: List[Tuple[str, str, Answer]] = []
         self._script: List[Answer] = []
 
@@ -168,6 +171,27 @@ class FakeZadig:
         self.tasks[(workflow_key, task_id)] = task
         self.next_id[workflow_key] = max(self.next_id.get(workflow_key, 1), task_id + 1)
         return task
+
+    def define_workflow(
+        self,
+        workflow_key: str,
+        jobs: Sequence[Tuple[str, str]] = (("build", "zadig-build"), ("deploy", "zadig-deploy")),
+        *,
+        project_key: str = "mall",
+    ) -> Dict[str, Any]:
+        """A custom workflow's definition (`GET .../detail`): one stage per (job name, type)."""
+        detail = {
+            "workflow_key": workflow_key,
+            "workflow_name": workflow_key,
+            "project_key": project_key,
+            "stages": [
+                {"name": name, "jobs": [{"name": name, "type": job_type, "spec": {}}]}
+                for name, job_type in jobs
+            ],
+        }
+        self.workflows = [w for w in self.workflows if w["workflow_key"] != workflow_key]
+        self.workflows.append(detail)
+        return detail
 
     def fail(self, method: str, path: str, reply: Answer) -> None:
         """Answer every ``method path`` request ("*" = any) with ``reply`` until ``recover``."""
@@ -224,8 +248,25 @@ class FakeZadig:
     def _answer(self, call: Call) -> httpx.Response:
         if call.path == TASK_PATH:
             return self._task_call(call)
+        if call.path == f"{TASK_PATH}/approve" and call.method == "POST":
+            return self._approve(call.json or {})
+        logs = "/openapi/logs/log/v4/workflow/"
+        if call.method == "GET" and call.path.startswith(logs):
+            key, number, job = call.path[len(logs) :].split("/", 2)
+            text = self.logs.get((key, int(number), job), "")
+            return httpx.Response(200, text=text, headers={"content-type": "text/plain"})
         project = call.params.get("projectKey")
         prefix = "/openapi/workflows/custom/"
+        if call.method == "POST" and call.path.startswith(prefix) and "/task/" in call.path:
+            key, _, number = call.path[len(prefix) :].partition("/task/")
+            return self._retry(key, int(number))
+        if call.method == "PUT" and call.path.startswith(prefix):
+            key, _, rest = call.path[len(prefix) :].partition("/task/")
+            task = self.tasks.get((key, int(rest))) if rest.isdigit() else None
+            if task is None:
+                return no_documents()
+            task["remark"] = (call.json or {}).get("remark", "")
+            return httpx.Response(200, json={"message": "success"})
         if call.method == "GET" and call.path.startswith(prefix):
             key, _, what = call.path[len(prefix) :].partition("/")
             if what == "tasks":
@@ -268,6 +309,44 @@ class FakeZadig:
             task["status"] = "cancelled"
             return httpx.Response(200, json={"message": "success"})
         return httpx.Response(405, text=f"Method not allowed: {call.method} {call.path}")
+
+    def _retry(self, workflow: str, task_id: int) -> httpx.Response:
+        """docs/zadig-task-operations.md §3: same task id, only from a failed-like status."""
+        task = self.tasks.get((workflow, task_id))
+        if task is None:
+            return no_documents()
+        if task["status"] not in ("failed", "timeout", "cancelled", "reject"):
+            body = {
+                "message": "Internal Error: ",
+                "code": 500,
+                "description": "工作流任务状态无法重试",
+            }
+            return httpx.Response(500, json=body)
+        task["status"] = "waiting"
+        task.pop("end_time", None)
+        for stage in task["stages"]:
+            if stage["status"] != "passed":
+                stage["status"] = ""
+                for job in stage["jobs"]:
+                    job["status"] = ""
+        return httpx.Response(200, json={"message": "success"})
+
+    def _approve(self, body: Dict[str, Any]) -> httpx.Response:
+        """docs/zadig-task-operations.md §1.4: votes as the token's user on a waiting job."""
+        self.votes.append(body)
+        if self.approve_error:
+            return httpx.Response(
+                400, json=error_envelope(6169, "批准工作流任务失败", self.approve_error)
+            )
+        task = self.tasks.get((body.get("workflow_key", ""), int(body.get("task_id") or 0)))
+        for stage in (task or {}).get("stages", []):
+            for job in stage["jobs"]:
+                if job["name"] == body.get("stage_name") and job["status"] == "wait_for_approval":
+                    job["status"] = "passed" if body.get("approve") else "reject"
+                    return httpx.Response(200, json={"message": "success"})
+        return httpx.Response(
+            400, json=error_envelope(6169, "批准工作流任务失败", "not found approval")
+        )
 
     def _trigger(self, body: Dict[str, Any]) -> httpx.Response:
         workflow = body["workflow_key"]
@@ -350,3 +429,42 @@ async def _respond(answer: Answer, request: httpx.Request) -> httpx.Response:
 
 def ok(body: Any) -> httpx.Response:
     return httpx.Response(200, json=body)
+
+
+def add_deploy_task(
+    zadig: FakeZadig,
+    workflow_key: str,
+    task_id: int,
+    images: Dict[str, str],
+    *,
+    env: str,
+    status: str = "passed",
+    deploy_status: Optional[str] = None,
+    build: bool = True,
+    start_time: int = 1724300001,
+    end_time: Optional[int] = None,
+    creator: str = "chatops-bot",
+) -> Dict[str, Any]:
+    """A task whose deploy jobs (one per service, as v3.3+ shows them) put ``images`` (service ->
+    image) into ``env``; ``deploy_status`` is the deploy job's own status (a task can end
+    ``failed`` after its deploy job passed), ``build=False`` for a deploy-only workflow."""
+    stages = [("build", "passed")] if build else []
+    stages.append(("deploy", deploy_status or status))
+    task = zadig.add_task(
+        workflow_key,
+        task_id,
+        status,
+        stages,
+        services=list(images),
+        env=env,
+        start_time=start_time,
+        end_time=end_time,
+        creator=creator,
+    )
+    for stage in task["stages"]:
+        for job in stage["jobs"]:
+            if job["type"] == "zadig-deploy":
+                job["spec"]["deploy_contents"] = ["image"]
+                for entry in job["spec"]["service_and_images"]:
+                    entry["image"] = images[entry["service_name"]]
+    return task

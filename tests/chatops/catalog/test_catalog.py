@@ -16,7 +16,7 @@ from chatops.catalog import (
     load_catalog,
     parse_catalog,
 )
-from chatops.zadig.models import DeployRequest
+from chatops.zadig.models import DeployRequest, ServiceBuild
 
 SHIPPED_TEXT = DEFAULT_PATH.read_text(encoding="utf-8")
 # The line-numbered validation tests break a fixed catalog, so that editing the shipped one
@@ -185,9 +185,7 @@ def test_plan_is_the_exact_deploy_request(catalog: Catalog):
         registry="https://harbor.example.com/mall",
         codehost_name="gitlab",
         repo_namespace="mall",
-        repo_name="order-service",
-        service_name="order-service",
-        service_module="order-service",
+        services=(ServiceBuild("order-service", "order-service", "order-service"),),
         branch="master",
         env_name="prod",
         production=True,
@@ -204,9 +202,7 @@ def test_plan_uses_a_branch_override(catalog: Catalog):
         registry="https://harbor.example.com/mall",
         codehost_name="gitlab",
         repo_namespace="mall",
-        repo_name="user-service",
-        service_name="user-service",
-        service_module="user-service",
+        services=(ServiceBuild("user-service", "user-service", "user-service"),),
         branch="feature/login",
         env_name="test",
         production=False,
@@ -220,7 +216,14 @@ def test_plan_uses_module_and_repo_when_they_differ():
         "  gateway:\n    aliases: [网关]\n    module: gw\n    repo: edge",
     )
     req = parse_catalog(text).plan("网关", "dev")
-    assert (req.service_name, req.service_module, req.repo_name) == ("gateway", "gw", "edge")
+    assert req.services == (ServiceBuild("gateway", "gw", "edge"),)
+
+
+def test_plan_takes_several_services_once_each(catalog: Catalog):
+    req = catalog.plan(["订单服务", "网关", "order-service"], "dev")
+    assert req.service_names == ("order-service", "gateway")
+    with pytest.raises(KeyError, match="no service"):
+        catalog.plan([], "dev")
 
 
 def test_plan_refuses_unknown_names(catalog: Catalog):

@@ -10,6 +10,9 @@ import pytest
 
 from chatops.zadig import (
     DeployRequest,
+    RollbackRequest,
+    ServiceBuild,
+    ServiceImage,
     Task,
     TriggeredTask,
     ZadigAPIError,
@@ -58,9 +61,7 @@ def deploy_request(**overrides: Any) -> DeployRequest:
         registry="https://harbor.example.com/library",
         codehost_name="gitlab",
         repo_namespace="team",
-        repo_name="order",
-        service_name="order-service",
-        service_module="order",
+        services=(ServiceBuild("order-service", "order", "order"),),
         branch="feature-x",
         env_name="dev",
     )
@@ -140,6 +141,95 @@ async def test_trigger_response_without_task_id_is_an_api_error(zadig, fake):
     fake.reply(ok({"message": "success"}))
     with pytest.raises(ZadigAPIError, match="task_id"):
         await zadig.trigger_deploy(deploy_request())
+
+
+async def test_trigger_deploy_refuses_a_request_without_services(zadig, fake):
+    with pytest.raises(ValueError, match="services"):
+        await zadig.trigger_deploy(deploy_request(services=()))
+    with pytest.raises(ValueError, match="repo_name"):
+        await zadig.trigger_deploy(deploy_request(services=(ServiceBuild("a", "a", ""),)))
+    assert fake.requests == []
+
+
+async def test_several_services_build_and_deploy_in_one_task(zadig, fake):
+    fake.reply(ok({"project_name": "demo", "workflow_name": "demo-dev", "task_id": 7}))
+    services = (ServiceBuild("order-service", "order", "order"), ServiceBuild("gw", "gw", "edge"))
+
+    await zadig.trigger_deploy(deploy_request(services=services))
+
+    build, deploy = body_of(fake.last)["inputs"]
+    assert [s["service_name"] for s in build["parameters"]["service_list"]] == [
+        "order-service",
+        "gw",
+    ]
+    assert build["parameters"]["service_list"][1]["repo_info"][0]["repo_name"] == "edge"
+    assert deploy["parameters"]["service_list"] == [
+        {"service_name": "order-service", "service_module": "order", "image_name": ""},
+        {"service_name": "gw", "service_module": "gw", "image_name": ""},
+    ]
+
+
+async def test_approval_jobs_are_listed_so_zadig_keeps_them(zadig, fake):
+    fake.reply(ok({"project_name": "demo", "workflow_name": "demo-dev", "task_id": 8}))
+
+    await zadig.trigger_deploy(deploy_request(approval_jobs=("sign-off",)))
+
+    assert body_of(fake.last)["inputs"][-1] == {
+        "job_name": "sign-off",
+        "job_type": "approval",
+        "parameters": {},
+    }
+
+
+async def test_trigger_rollback_sends_only_the_deploy_job_with_images(zadig, fake):
+    fake.reply(ok({"project_name": "demo", "workflow_name": "demo-dev-rollback", "task_id": 3}))
+    req = RollbackRequest(
+        project_key="demo",
+        workflow_key="demo-dev-rollback",
+        deploy_job="deploy",
+        env_name="dev",
+        images=(ServiceImage("order-service", "order", "harbor.example.com/library/order:v1"),),
+    )
+
+    task = await zadig.trigger_rollback(req)
+
+    assert task.task_id == 3
+    assert body_of(fake.last) == {
+        "project_key": "demo",
+        "workflow_key": "demo-dev-rollback",
+        "inputs": [
+            {
+                "job_name": "deploy",
+                "job_type": "zadig-deploy",
+                "parameters": {
+                    "env_name": "dev",
+                    "service_list": [
+                        {
+                            "service_name": "order-service",
+                            "service_module": "order",
+                            "image_name": "harbor.example.com/library/order:v1",
+                        }
+                    ],
+                },
+            }
+        ],
+    }
+    with pytest.raises(ValueError, match="image"):
+        await zadig.trigger_rollback(
+            RollbackRequest("demo", "w", "deploy", "dev", (ServiceImage("a", "a", ""),))
+        )
+
+
+async def test_update_remark_puts_the_remark_on_the_task(zadig, fake):
+    fake.reply(ok({"message": "success"}))
+
+    await zadig.update_remark("demo-dev", 42, "由 张三 在钉钉发起")
+
+    assert (fake.last.method, fake.last.url.path) == (
+        "PUT",
+        "/openapi/workflows/custom/demo-dev/task/42",
+    )
+    assert body_of(fake.last) == {"remark": "由 张三 在钉钉发起"}
 
 
 async def test_get_task_queries_by_task_id_and_workflow_key(zadig, fake):
