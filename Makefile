@@ -18,18 +18,23 @@ ACTION_SERVER_TOKEN ?= $(shell test -s var/action-server-token || { mkdir -p var
   cat var/action-server-token)
 export ACTION_SERVER_TOKEN
 
-.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e bench bench-nlu \
-        catalog-refresh generate run actions shell clean
+.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e browser bench bench-nlu \
+        catalog-refresh audit-export generate run actions shell clean
 
 ## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite), with a chat prompt
 demo: model
 	$(PY) -m scripts.demo
 
 ## test: every test (lint, unit, data validation, NLU gate on the held-out set, conversation
-## tests, end to end)
+## tests, end to end, the web chat in a real browser). Starts PostgreSQL and Redis from Debian's
+## packages on loopback (installing them when missing) and stops them afterwards; tests that need
+## them fail rather than skip here (CHATOPS_REQUIRE_SERVICES=1).
 test: model
 	$(PY) scripts/generate_nlu.py --check
-	$(MAKE) --no-print-directory lint types validate unit nlu-gate stories e2e
+	@scripts/services.sh start >var/services.env
+	@set -a; . var/services.env; set +a; export CHATOPS_REQUIRE_SERVICES=1; \
+	  $(MAKE) --no-print-directory lint types validate unit nlu-gate stories e2e browser; \
+	  status=$$?; scripts/services.sh stop; exit $$status
 
 setup:
 	@scripts/bootstrap.sh venv
@@ -54,7 +59,7 @@ validate: setup
 	$(PY) scripts/validate_data.py
 
 unit: setup
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e and not browser"
 
 ## nlu-gate: rasa test nlu on tests/nlu (never trained on); fails below the accuracy targets
 nlu-gate: model
@@ -66,7 +71,12 @@ stories: model
 
 e2e: model
 	scripts/bootstrap.sh stream
-	$(PY) -m pytest -q -m e2e tests/e2e tests/stream_sidecar
+	$(PY) -m pytest -q -m "e2e and not browser" tests/e2e tests/stream_sidecar
+
+## browser: the demo's web chat driven by Debian's chromium through Playwright
+browser: model
+	scripts/ensure_chromium.sh
+	$(PY) -m pytest -q -m browser tests/simulators tests/e2e
 
 bench: model
 	$(PY) -m bench.run
@@ -77,6 +87,10 @@ bench-nlu: setup
 
 catalog-refresh: setup
 	$(PY) -m scripts.refresh_catalog
+
+## audit-export: the audit trail as JSON lines on stdout (AUDIT_SINCE=2026-11-01 to limit it)
+audit-export: setup
+	@$(PY) -m scripts.audit_export $(if $(AUDIT_SINCE),--since $(AUDIT_SINCE))
 
 ## the standard processes, for running against a real Zadig / DingTalk (see README)
 run: model

@@ -9,10 +9,18 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
+from chatops.access import Actor
 from chatops.dingtalk.inbound import DingTalkContext
+from chatops.dingtalk.messages import choices_markdown, text_message
+from chatops.plans import Requester
 from chatops.runtime import ActionRuntime, action_runtime
 from chatops.tasks import TaskQuery, parse_task_ref
+
+# The input channel whose metadata the actions trust (connectors/dingtalk.py); any other
+# channel (a dev shell, a test harness) is treated as someone outside the organisation.
+TRUSTED_CHANNEL = "dingtalk"
 
 
 def runtime() -> ActionRuntime:
@@ -24,8 +32,53 @@ def runtime() -> ActionRuntime:
 
 
 def dingtalk_context(tracker: Tracker) -> Optional[DingTalkContext]:
-    """What the DingTalk channel attached to the latest message (None for other channels)."""
+    """What the DingTalk channel attached to the latest message.
+
+    None for messages from any other channel: metadata is whatever the caller sent, so only
+    the DingTalk channel (which verified DingTalk's signature) is believed.
+    """
+    if tracker.get_latest_input_channel() != TRUSTED_CHANNEL:
+        return None
     return DingTalkContext.from_metadata((tracker.latest_message or {}).get("metadata"))
+
+
+def actor(tracker: Tracker) -> Actor:
+    """Who sent the latest message, as far as DingTalk vouches for it."""
+    return Actor.from_context(dingtalk_context(tracker))
+
+
+def requester(tracker: Tracker) -> Requester:
+    return Requester(
+        actor=actor(tracker),
+        sender_id=tracker.sender_id,
+        target=reply_target(tracker),
+        message=str((tracker.latest_message or {}).get("text") or ""),
+    )
+
+
+def say(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    text: str,
+    *,
+    mentions: Sequence[str] = (),
+    choices: Sequence[Tuple[str, str]] = (),
+) -> None:
+    """Reply, @-mentioning ``mentions`` (staff ids) in DingTalk, with one-tap ``choices``.
+
+    The DingTalk channel @-mentions the sender by itself; other people can only be mentioned
+    by a ready DingTalk message (``at.atUserIds``, docs/dingtalk.md §2.4).
+    """
+    context = dingtalk_context(tracker)
+    if not mentions or context is None:
+        dispatcher.utter_message(text=text, buttons=choice_buttons(choices) if choices else None)
+        return
+    ids = list(dict.fromkeys([*context.target.mention_ids(), *mentions]))
+    if choices:
+        message = choices_markdown(text.splitlines()[0][:30], text, list(choices), ids)
+    else:
+        message = text_message(text, ids)
+    dispatcher.utter_message(json_message=message)
 
 
 def reply_target(tracker: Tracker) -> Optional[Dict[str, Any]]:

@@ -1,4 +1,13 @@
-"""The deploy form: ask for what is missing, confirm production, trigger Zadig, promise a result."""
+"""The deploy form: ask for what is missing, confirm the exact plan, then hand it to
+`chatops.deploys.Deployments` (access, two-person approval, trigger, follow-up, audit).
+
+What a deploy may be built from (issue: "deploy exactly what the user asked for"):
+- the slots fill only from a ``deploy`` message, or from answers (``inform``/``affirm``) while
+  the form is asking (domain.yml), never from thanks, refusals or other requests;
+- when the form starts, anything left over from earlier messages is dropped;
+- a production confirmation is bound to the plan shown (`plan_shown` holds its fingerprint):
+  a confirmation of anything else is not a confirmation, and the new plan is shown again.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +19,25 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import choice_buttons, conversation_id, first_value, reply_target, runtime
+from actions.common import (
+    actor,
+    choice_buttons,
+    first_value,
+    requester,
+    runtime,
+    say,
+)
 from chatops import replies
+from chatops.catalog import Catalog
+from chatops.deploys import ApprovalAsked, Refused, Started
+from chatops.plans import fingerprint
 from chatops.tasks import task_ref
-from chatops.zadig.errors import ZadigError
+from chatops.zadig.models import DeployRequest
 
 logger = logging.getLogger(__name__)
 
-FORM_SLOTS = ("service", "environment", "branch", "confirmed")
+FORM = "deploy_form"
+FORM_SLOTS = ("service", "environment", "branch", "confirmed", "plan_shown")
 
 
 def reset_form_slots() -> List[EventType]:
@@ -31,6 +51,25 @@ def valid_branch(branch: Optional[str]) -> bool:
     return not any(ch.isspace() for ch in branch) and not branch.startswith("-")
 
 
+def service_values(value: Any) -> List[str]:
+    """The service slot holds a list (one request may name several services)."""
+    items = value if isinstance(value, list) else [value]
+    return [text for text in (first_value(v) for v in items) if text]
+
+
+def plan_of(catalog: Catalog, slots: Dict[str, Any]) -> Optional[DeployRequest]:
+    """The plan the slots describe, or None while something is missing or unknown."""
+    services = service_values(slots.get("service"))
+    env = catalog.environment(first_value(slots.get("environment")))
+    branch = first_value(slots.get("branch"))
+    if not services or env is None:
+        return None
+    try:
+        return catalog.plan(services, env.key, branch if valid_branch(branch) else None)
+    except KeyError:
+        return None
+
+
 class ValidateDeployForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_deploy_form"
@@ -42,8 +81,12 @@ class ValidateDeployForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        """``confirmed`` (an explicit 确认) is only required for production environments."""
-        env = runtime().catalog.environment(first_value(tracker.get_slot("environment")))
+        """Nothing more to ask of someone who may not deploy there (the submit says why);
+        ``confirmed`` (an explicit 确认 of the plan shown) only for production."""
+        rt = runtime()
+        env = rt.catalog.environment(first_value(tracker.get_slot("environment")))
+        if rt.deployments.refusal("deploy", env, actor(tracker)) is not None:
+            return []
         if env is not None and env.production:
             return list(domain_slots)
         return [slot for slot in domain_slots if slot != "confirmed"]
@@ -51,40 +94,63 @@ class ValidateDeployForm(FormValidationAction):
     async def get_validation_events(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Also validate ``branch``: it is optional, and rasa_sdk only validates required slots."""
+        """Rasa's validation, plus: a fresh start, the optional branch, the plan binding."""
+        starting = tracker.active_loop_name != FORM
+        named_now = set(tracker.slots_to_validate())
         events = await super().get_validation_events(dispatcher, tracker, domain)
-        if "branch" in tracker.slots_to_validate():
+        if "branch" in named_now:
             result = await self.validate_branch(
                 tracker.get_slot("branch"), dispatcher, tracker, domain
             )
             events += [SlotSet(slot, value) for slot, value in result.items()]
+        slots = dict(tracker.slots)
+        for event in events:
+            slots[event["name"]] = event["value"]
+        if starting:
+            # A new request: only what this message names counts.
+            for slot in FORM_SLOTS:
+                if slot not in named_now and slots.get(slot) is not None:
+                    events.append(SlotSet(slot, None))
+                    slots[slot] = None
+        if slots.get("confirmed") is True:
+            plan = plan_of(runtime().catalog, slots)
+            if plan is None or fingerprint(plan) != slots.get("plan_shown"):
+                # Confirmed something other than what was shown: show the new plan again.
+                events.append(SlotSet("confirmed", None))
         return events
 
     async def validate_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """A catalog service (by name or alias), or say what was not found and what is close."""
-        wanted = first_value(value)
+        """Catalog services (by name or alias); say what was not found and what is close."""
         catalog = runtime().catalog
-        service = catalog.service(wanted)
-        if service is not None:
-            return {"service": service.name}
-        close = catalog.suggest_services(wanted or "")
-        dispatcher.utter_message(text=replies.unknown_service(wanted, close))
-        return {"service": None}
+        found: List[str] = []
+        for wanted in service_values(value):
+            service = catalog.service(wanted)
+            if service is None:
+                close = catalog.suggest_services(wanted)
+                dispatcher.utter_message(text=replies.unknown_service(wanted, close))
+                return {"service": None}
+            if service.name not in found:
+                found.append(service.name)
+        return {"service": found or None}
 
     async def validate_environment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        wanted = first_value(value)
+        values = value if isinstance(value, list) else [value]
+        wanted = [text for text in (first_value(v) for v in values) if text]
         catalog = runtime().catalog
-        env = catalog.environment(wanted)
-        if env is None:
-            close = catalog.suggest_environments(wanted or "")
-            dispatcher.utter_message(text=replies.unknown_environment(wanted, close))
+        envs = {env.key: env for env in map(catalog.environment, wanted) if env is not None}
+        if len(envs) > 1:
+            dispatcher.utter_message(text=replies.one_environment_at_a_time(list(envs)))
             return {"environment": None}
-        # A confirmation given for another environment does not carry over.
-        return {"environment": env.key, "confirmed": None}
+        if not envs:
+            text = wanted[0] if wanted else None
+            close = catalog.suggest_environments(text or "")
+            dispatcher.utter_message(text=replies.unknown_environment(text, close))
+            return {"environment": None}
+        return {"environment": next(iter(envs))}
 
     async def validate_branch(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -140,19 +206,19 @@ class ActionAskConfirmed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Summarise a production deploy and ask for an explicit yes."""
-        catalog = runtime().catalog
-        plan = catalog.plan(
-            first_value(tracker.get_slot("service")) or "",
-            first_value(tracker.get_slot("environment")) or "",
-            first_value(tracker.get_slot("branch")),
-        )
-        env = catalog.environment(plan.env_name)
+        """Show the exact production plan and ask for an explicit yes; remember what was shown."""
+        rt = runtime()
+        plan = plan_of(rt.catalog, dict(tracker.slots))
+        if plan is None:  # cannot happen while the form asks in order; do not confirm nothing
+            dispatcher.utter_message(response="utter_deploy_incomplete")
+            return [SlotSet("plan_shown", None)]
+        env = rt.catalog.environments[plan.env_name]
+        needs_approval = rt.catalog.access.for_environment(env.key).approval is not None
         dispatcher.utter_message(
-            text=replies.confirm_production(plan, env.label if env else plan.env_name),
-            buttons=choice_buttons([("确认发布", "确认"), ("不发了", "不发了")]),
+            text=replies.confirm_production(plan, env.label, needs_approval=needs_approval),
+            buttons=choice_buttons([("确认", "确认"), ("不发了", "不发了")]),
         )
-        return []
+        return [SlotSet("plan_shown", fingerprint(plan))]
 
 
 class ActionSubmitDeploy(Action):
@@ -162,48 +228,46 @@ class ActionSubmitDeploy(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Trigger the catalog's workflow, reply with the task, and register the follow-up."""
+        """Hand the confirmed plan to Deployments: refused, sent for approval, or started."""
         rt = runtime()
-        service = first_value(tracker.get_slot("service"))
+        who = requester(tracker)
         env = rt.catalog.environment(first_value(tracker.get_slot("environment")))
-        if service is None or env is None:
+        plan = plan_of(rt.catalog, dict(tracker.slots))
+        refused = rt.deployments.refusal("deploy", env, who.actor)
+        if refused is not None:
+            if plan is not None:
+                rt.deployments.refuse(plan, who, refused)
+            dispatcher.utter_message(text=refused)
+            return reset_form_slots()
+        if plan is None or env is None:
             dispatcher.utter_message(response="utter_deploy_incomplete")
             return reset_form_slots()
-        if env.production and tracker.get_slot("confirmed") is not True:
-            dispatcher.utter_message(response="utter_deploy_stopped")
-            return reset_form_slots()
-
         branch = first_value(tracker.get_slot("branch"))
         if branch is not None and not valid_branch(branch):
             dispatcher.utter_message(text=replies.invalid_branch_replaced(branch, env))
-            branch = None
-        plan = rt.catalog.plan(service, env.key, branch)
-        try:
-            task = await rt.zadig.trigger_deploy(plan)
-        except ZadigError as exc:
-            logger.warning("trigger %s failed: %s", plan.workflow_key, exc)
-            dispatcher.utter_message(text=replies.trigger_failed(exc, plan))
+        confirmed = tracker.get_slot("confirmed") is True and (
+            tracker.get_slot("plan_shown") == fingerprint(plan)
+        )
+        if env.production and not confirmed:
+            dispatcher.utter_message(response="utter_deploy_stopped")
             return reset_form_slots()
 
-        target = reply_target(tracker)
-        rt.store.add(
-            project_key=plan.project_key,
-            workflow_key=task.workflow_key,
-            task_id=task.task_id,
-            service=plan.service_name,
-            environment=plan.env_name,
-            sender_id=tracker.sender_id,
-            conversation_id=conversation_id(tracker),
-            target=target,
-        )
-        link = rt.task_link(task.workflow_key, task.task_id)
-        dispatcher.utter_message(
-            text=replies.deploy_started(plan, task, link, will_follow_up=target is not None)
-        )
-        return [
-            *reset_form_slots(),
-            SlotSet("last_task", task_ref(task.workflow_key, task.task_id)),
-        ]
+        outcome = await rt.deployments.request(plan, who, confirmed=env.production)
+        if isinstance(outcome, ApprovalAsked):
+            say(
+                dispatcher,
+                tracker,
+                outcome.reply,
+                mentions=outcome.mentions,
+                choices=replies.approval_choices(outcome.request),
+            )
+            return reset_form_slots()
+        say(dispatcher, tracker, outcome.reply, mentions=getattr(outcome, "mentions", ()))
+        if isinstance(outcome, Started):
+            ref = task_ref(outcome.task.workflow_key, outcome.task.task_id)
+            return [*reset_form_slots(), SlotSet("last_task", ref)]
+        assert isinstance(outcome, Refused)
+        return reset_form_slots()
 
 
 class ActionStopDeploy(Action):

@@ -10,11 +10,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import choice_buttons, runtime, task_query
+from actions.common import choice_buttons, requester, runtime, task_query
 from chatops import replies
 from chatops.runtime import ActionRuntime
 from chatops.tasks import FoundTask, NoTask, parse_pending_cancel, pending_cancel
-from chatops.zadig.errors import ZadigAPIError, ZadigError
+from chatops.zadig.errors import ZadigError
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +54,6 @@ class ActionQueryStatus(Action):
         return []
 
 
-async def cancel_now(
-    rt: ActionRuntime, dispatcher: CollectingDispatcher, workflow_key: str, task_id: int
-) -> None:
-    try:
-        await rt.zadig.cancel_task(workflow_key, task_id)
-    except ZadigError as exc:
-        if isinstance(exc, ZadigAPIError) and exc.is_already_finished:
-            text = replies.cancel_refused_passed(workflow_key, task_id)
-        else:
-            text = replies.explain_zadig_error(exc, "取消任务", changes_state=True)
-        dispatcher.utter_message(text=text)
-        return
-    link = rt.task_link(workflow_key, task_id)
-    dispatcher.utter_message(text=replies.cancelled(workflow_key, task_id, link))
-
-
 class ActionCancelTask(Action):
     def name(self) -> Text:
         return "action_cancel_task"
@@ -86,6 +70,12 @@ class ActionCancelTask(Action):
         if task.is_terminal:
             dispatcher.utter_message(text=replies.already_ended(task))
             return []
+        who = requester(tracker)
+        refused = rt.cancels.refusal(task, who.actor)
+        if refused is not None:
+            rt.cancels.refuse(task, who, refused)
+            dispatcher.utter_message(text=refused)
+            return []
         env = rt.catalog.environment_of_workflow(task.workflow_key)
         if env is not None and env.production:
             dispatcher.utter_message(
@@ -94,7 +84,7 @@ class ActionCancelTask(Action):
             )
             asked = pending_cancel(task.workflow_key, task.task_id, rt.clock())
             return [SlotSet("pending_cancel", asked)]
-        await cancel_now(rt, dispatcher, task.workflow_key, task.task_id)
+        dispatcher.utter_message(text=await rt.cancels.cancel(task, who))
         return []
 
 
@@ -105,7 +95,13 @@ class ActionAffirm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """A yes outside the deploy form: carries out a fresh pending production cancel."""
+        """A yes outside the deploy form: carries out a shown rollback plan, or a fresh pending
+        production cancel."""
+        from actions.operations import carry_out_pending  # (actions.operations imports this)
+
+        done = await carry_out_pending(dispatcher, tracker)
+        if done is not None:
+            return done
         rt = runtime()
         pending = parse_pending_cancel(tracker.get_slot("pending_cancel"), rt.clock())
         clear = [SlotSet("pending_cancel", None)] if tracker.get_slot("pending_cancel") else []
@@ -120,7 +116,13 @@ class ActionAffirm(Action):
         if task.is_terminal:  # it ended while we were asking: cancelling would rewrite its status
             dispatcher.utter_message(text=replies.already_ended(task))
             return clear
-        await cancel_now(rt, dispatcher, *pending)
+        who = requester(tracker)
+        refused = rt.cancels.refusal(task, who.actor)  # asked again: the policy may have changed
+        if refused is not None:
+            rt.cancels.refuse(task, who, refused)
+            dispatcher.utter_message(text=refused)
+            return clear
+        dispatcher.utter_message(text=await rt.cancels.cancel(task, who))
         return clear
 
 
@@ -131,7 +133,10 @@ class ActionDeny(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """A no outside the deploy form: drops a pending production cancel, if any."""
+        """A no outside the deploy form: drops a shown rollback or a pending production cancel."""
+        if tracker.get_slot("pending_action"):
+            dispatcher.utter_message(response="utter_action_dropped")
+            return [SlotSet("pending_action", None)]
         if tracker.get_slot("pending_cancel"):
             dispatcher.utter_message(response="utter_cancel_kept")
             return [SlotSet("pending_cancel", None)]

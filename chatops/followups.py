@@ -17,19 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Tuple
 
 from chatops import replies
+from chatops.diagnosis import diagnose
 from chatops.dingtalk.inbound import ReplyTarget
-from chatops.dingtalk.messages import text_message
-from chatops.replies import describe_result, task_url
-from chatops.state import Followup, FollowupStore, Outbox
+from chatops.dingtalk.messages import choices_markdown, text_message
+from chatops.replies import task_url
+from chatops.state import AuditLog, Followup, FollowupStore, Outbox
 from chatops.zadig.client import ZadigClient
 from chatops.zadig.errors import ZadigError, ZadigNotFound
-from chatops.zadig.models import Task
+from chatops.zadig.models import FAILED_STATUSES, Job, Task
 
 logger = logging.getLogger(__name__)
+
+_TASK_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" JSON escape
+        return False
+    return True
+
 
 Sleep = Callable[[float], Awaitable[Any]]
 # A poll holds its row this long at most (a Zadig call times out well before).
@@ -52,6 +65,7 @@ class FollowupWorker:
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
         on_queued: Optional[Callable[[], None]] = None,
+        audit: Optional[AuditLog] = None,
     ) -> None:
         self.store = store
         self.zadig = zadig
@@ -65,6 +79,7 @@ class FollowupWorker:
         self.clock = clock
         self.sleep = sleep
         self.on_queued = on_queued
+        self.audit = audit
         self._task: Optional["asyncio.Task[None]"] = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -131,7 +146,10 @@ class FollowupWorker:
             self.store.reschedule(followup.id, now + self.backoff(followup.polls))
             return 0
         if task.is_terminal:  # even when late: a real result beats "gave up"
-            return self.complete(followup, task)
+            return await self.complete(followup, task)
+        waiting = task.waiting_approval
+        if waiting is not None:
+            self.announce_approval(followup, task, waiting)
         if too_old:
             return self._give_up(followup)
         self.store.reschedule(followup.id, now + self.backoff(followup.polls))
@@ -162,7 +180,10 @@ class FollowupWorker:
         workflow: Dict[str, Any] = raw if isinstance(raw, dict) else {}
         workflow_key = workflow.get("workflow_name")
         task_id = str(workflow.get("task_id", ""))
-        if not isinstance(workflow_key, str) or not workflow_key or not task_id.isdigit():
+        # A task id the store can hold (ASCII digits, below 2**63) and a storable key.
+        if not isinstance(workflow_key, str) or not _TASK_ID.fullmatch(task_id):
+            return False
+        if not workflow_key or not _storable(workflow_key):
             return False
         followup = self.store.get(workflow_key, int(task_id))
         if followup is None or followup.state != "pending":
@@ -171,15 +192,44 @@ class FollowupWorker:
             {**workflow, "workflow_key": workflow_key, "project_key": workflow.get("project_name")}
         )
         if not task.is_terminal:
+            # E.g. "an approval is waiting" (its payload has no stages): look at the task soon.
+            self.store.reschedule(followup.id, self.clock())
             return False
-        return bool(self.complete(followup, task))
+        return bool(await self.complete(followup, task))
 
     # -- queueing the message --------------------------------------------------------------
 
-    def complete(self, followup: Followup, task: Task) -> int:
+    async def complete(self, followup: Followup, task: Task) -> int:
+        """Queue the result; a failure names the failed job and quotes its log's last lines."""
         link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
-        text = describe_result(task, link, followup.service, followup.environment)
-        return self._end(followup, text, task.status)
+        diagnosis = None
+        if task.status in FAILED_STATUSES and task.status != "cancelled":
+            diagnosis = await diagnose(self.zadig, task)
+        services = [s for s in (followup.service or "").split("、") if s]
+        text, choices = replies.result_message(
+            task, link, services, followup.environment, diagnosis
+        )
+        return self._end(followup, text, task.status, choices)
+
+    def announce_approval(self, followup: Followup, task: Task, job: Job) -> bool:
+        """Post, once per approval job, that the task waits for a Zadig approval and who is
+        asked; native approvals can be decided in the chat ("批准任务 45")."""
+        if not followup.target:
+            return False
+        text, choices = replies.zadig_approval_waiting(task, job, followup.service)
+        mentions = ReplyTarget.from_dict(followup.target).mention_ids()
+        title = text.splitlines()[0][:30]
+        message = (
+            choices_markdown(title, text, choices, mentions)
+            if choices
+            else text_message(text, mentions)
+        )
+        announced = self.store.announce_approval(
+            followup, job.name, self.outbox, message, self.clock()
+        )
+        if announced and self.on_queued is not None:
+            self.on_queued()
+        return announced
 
     def _give_up(self, followup: Followup) -> int:
         link = task_url(self.web_url, followup.project_key, followup.workflow_key, followup.task_id)
@@ -188,13 +238,25 @@ class FollowupWorker:
         )
         return self._end(followup, text, "abandoned")
 
-    def _end(self, followup: Followup, text: str, status: str) -> int:
-        """End the row and queue its message (nowhere to post, e.g. the REST channel: only end)."""
+    def _end(
+        self,
+        followup: Followup,
+        text: str,
+        status: str,
+        choices: Sequence[Tuple[str, str]] = (),
+    ) -> int:
+        """End the row and queue its message (nowhere to post: only end). With ``choices`` the
+        message is markdown with one-tap answers."""
         message = None
         if followup.target:
             mentions = ReplyTarget.from_dict(followup.target).mention_ids()
-            message = text_message(text, mentions)
-        if not self.store.complete(followup, status, self.outbox, message, self.clock()):
+            if choices:
+                message = choices_markdown(text.splitlines()[0][:30], text, list(choices), mentions)
+            else:
+                message = text_message(text, mentions)
+        if not self.store.complete(
+            followup, status, self.outbox, message, self.clock(), audit=self.audit
+        ):
             return 0  # the other path got there first
         if message is None:
             return 0

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,10 @@ class Settings:
     zadig_token: str = DEMO_ZADIG_TOKEN
     zadig_web_url: str = DEMO_ZADIG_URL
     zadig_timeout: float = 10.0
+    # The Zadig server's version, e.g. "4.1.0" (there is no API that says): what it keeps of a
+    # workflow's approval jobs depends on it (docs/zadig-openapi.md §3.1, §8). Unknown = the bot
+    # lists approval jobs and explains Zadig's refusal if the server is too old.
+    zadig_version: Optional[Tuple[int, ...]] = None
     # Shared secret Zadig sends as X-Zadig-Token on workflow webhook notifications;
     # empty = webhook notifications are refused and follow-ups rely on polling.
     zadig_webhook_token: str = ""
@@ -63,6 +67,8 @@ class Settings:
     db_url_override: str = ""
     followup_min_interval: float = 2.0
     followup_max_seconds: float = 6 * 3600
+    # A production approval request expires after this long.
+    approval_ttl_seconds: float = 1800.0
     # A message still unanswered this long after it arrived was lost in a crash.
     inbound_lost_seconds: float = 120.0
     # Shared secret Rasa sends to the action server (endpoints.yml); empty = refuse every call.
@@ -121,6 +127,16 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _version(env: Mapping[str, str], name: str) -> Optional[Tuple[int, ...]]:
+    raw = (env.get(name) or "").strip().lstrip("vV")
+    if not raw:
+        return None
+    parts = raw.split(".")
+    if not all(p.isdigit() for p in parts):
+        raise SettingsError(f"{name} must be a version like 4.1.0, got {raw!r}")
+    return tuple(int(p) for p in parts)
+
+
 def _db_url(env: Mapping[str, str]) -> str:
     url = (env.get("CHATOPS_DB_URL") or "").strip()
     if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
@@ -154,6 +170,7 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         zadig_token=env.get("ZADIG_TOKEN") or DEMO_ZADIG_TOKEN,
         zadig_web_url=_url(env, "ZADIG_WEB_URL", zadig_url),
         zadig_timeout=_float(env, "ZADIG_TIMEOUT", 10.0),
+        zadig_version=_version(env, "ZADIG_VERSION"),
         zadig_webhook_token=env.get("ZADIG_WEBHOOK_TOKEN", ""),
         dingtalk_app_key=app_key,
         dingtalk_app_secret=env.get("DINGTALK_APP_SECRET") or DEMO_APP_SECRET,
@@ -173,6 +190,7 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         followup_min_interval=_float(env, "FOLLOWUP_MIN_INTERVAL", 2.0),
         followup_max_seconds=_float(env, "FOLLOWUP_MAX_SECONDS", 6 * 3600),
         inbound_lost_seconds=_float(env, "INBOUND_LOST_SECONDS", 120.0),
+        approval_ttl_seconds=_float(env, "APPROVAL_TTL_SECONDS", 1800.0),
         action_server_token=env.get("ACTION_SERVER_TOKEN") or (DEMO_ACTION_TOKEN if demo else ""),
         demo=demo,
     )

@@ -62,6 +62,8 @@ class Stack:
     send_per_minute: int = 20
     # DingTalk's penalty after "send too fast" is 10 minutes; tests shorten it.
     throttle_seconds: float = 600.0
+    # How long a production approval request waits (30 minutes; tests shorten it).
+    approval_ttl: float = 1800.0
     processes: List[ServerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -100,6 +102,7 @@ class Stack:
             "FOLLOWUP_MIN_INTERVAL": str(self.followup_interval),
             "DINGTALK_SEND_PER_MINUTE": str(self.send_per_minute),
             "DINGTALK_THROTTLE_SECONDS": str(self.throttle_seconds),
+            "APPROVAL_TTL_SECONDS": str(self.approval_ttl),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONWARNINGS": "ignore",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
@@ -173,6 +176,8 @@ class Stack:
                 self.bot_webhook,
                 "--rate-limit",
                 str(self.send_per_minute),
+                "--zadig-url",
+                self.zadig_url,
             ),
             self.ports.dingtalk,
             "/_sim/health",

@@ -4,7 +4,9 @@ EntitySynonymMapper (fed by synonyms generated from the catalog) already maps �
 to environment keys and Chinese service aliases to service names. What it cannot do is
 shape-based: a task id written ``#45`` or ``45号`` must leave as ``45``; stray whitespace and
 punctuation around a span are dropped; and DIET plus regex features can yield the same entity
-twice, which would make a form see two values.
+twice, which would make a form see two values. In requests to act (`NEGATABLE`), entities said
+inside a negation ("不用发网关了") are dropped here too (chatops/negation.py), so no slot can
+take them.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import ENTITIES
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from chatops.negation import drop_negated
+
 _DIGITS = re.compile(r"\d+")
+# Requests whose entities say what to act on; in a lock request "别让人往生产发了" names the
+# environment to lock, and a question may negate anything, so the others keep their entities.
+NEGATABLE = frozenset({"deploy", "inform", "affirm", "rollback", "retry"})
 _EDGE_NOISE = " \t\r\n,，。.!！?？:：;；'\"“”‘’()（）[]【】<>《》"
 
 
@@ -32,7 +39,7 @@ def canonical_entities(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         value = entity.get("value")
         if isinstance(value, str):
             value = value.strip(_EDGE_NOISE)
-            if entity.get("entity") == "task_id":
+            if entity.get("entity") in ("task_id", "request_id"):
                 digits = _DIGITS.search(value)
                 value = digits.group() if digits else None
         if not value:
@@ -63,7 +70,11 @@ class EntityCanonicalizer(GraphComponent):
         for message in messages:
             entities = message.get(ENTITIES, [])
             if entities:
-                message.set(ENTITIES, canonical_entities(entities), add_to_output=True)
+                intent = (message.get(INTENT) or {}).get("name")
+                kept = entities
+                if intent in NEGATABLE:
+                    kept = drop_negated(str(message.get(TEXT) or ""), entities)
+                message.set(ENTITIES, canonical_entities(kept), add_to_output=True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

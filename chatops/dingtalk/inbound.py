@@ -7,6 +7,7 @@ Stream-mode CALLBACK frame, so both channels share `parse_message`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -205,7 +206,7 @@ def _load(body: Union[bytes, str, Mapping[str, Any]]) -> Mapping[str, Any]:
             raise MalformedMessage("body is not UTF-8") from None
     try:
         data = json.loads(body)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise MalformedMessage("body is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
@@ -230,10 +231,14 @@ def _str(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        # A JSON "\ud800" escape decodes to a lone surrogate, which no database can store.
+        # PostgreSQL refuses NUL in text.
+        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return ""
         return str(int(value)) if float(value).is_integer() else str(value)
     return ""
 
@@ -242,7 +247,7 @@ def _int(value: Any) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, (int, float)):
-        return int(value)
+        return int(value) if math.isfinite(value) else 0
     if isinstance(value, str):
         try:
             return int(value.strip())

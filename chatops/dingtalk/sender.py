@@ -429,7 +429,10 @@ def _short(value: Any, limit: int = 200) -> str:
 
 def _host(url: str) -> str:
     """The host:port of a URL, lower-cased ("" when it has none)."""
-    return (urlsplit(url).netloc or "").lower()
+    try:
+        return (urlsplit(url).netloc or "").lower()
+    except ValueError:  # "https://[x": not a URL at all, so not one of DingTalk's hosts
+        return ""
 
 
 def _redact_url(url: str) -> str:

@@ -55,7 +55,8 @@ def verify_request(
         raise SignatureError("stale")
     # The HMAC runs over the header exactly as received, so "0123" and "123" differ.
     expected = _sign_raw(timestamp, secret)
-    if not hmac.compare_digest(expected, sign.strip().encode("utf-8")):
+    # Headers are decoded with surrogateescape: bytes that are not UTF-8 must not raise here.
+    if not hmac.compare_digest(expected, sign.strip().encode("utf-8", "surrogateescape")):
         raise SignatureError("forged")
 
 

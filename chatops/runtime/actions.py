@@ -8,12 +8,18 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar
 
 import httpx
 
+from chatops.cancels import Cancels
 from chatops.catalog import Catalog, load_catalog
+from chatops.deploys import Deployments
+from chatops.images import ImageHistory
+from chatops.operations import Operations
 from chatops.replies import task_url
 from chatops.settings import Settings
-from chatops.state import Database, FollowupStore, Outbox
+from chatops.stage_approvals import StageApprovals
+from chatops.state import ApprovalStore, AuditLog, Database, FollowupStore, LockStore, Outbox
 from chatops.tasks import TaskFinder
 from chatops.zadig.client import ZadigClient
+from chatops.zadig.models import WorkflowDetail
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -32,6 +38,9 @@ class ActionRuntime:
     db: Database
     store: FollowupStore
     outbox: Outbox
+    approvals: ApprovalStore
+    audit: AuditLog
+    locks: LockStore
     clock: Clock = time.time
     monotonic: Clock = time.monotonic
     _cache: Dict[str, Tuple[float, Any]] = field(default_factory=dict)
@@ -55,6 +64,9 @@ class ActionRuntime:
             db=db,
             store=FollowupStore(db, clock=clock),
             outbox=Outbox(db, clock=clock),
+            approvals=ApprovalStore(db, clock=clock),
+            audit=AuditLog(db, clock=clock),
+            locks=LockStore(db, clock=clock),
             clock=clock,
             monotonic=monotonic,
         )
@@ -62,6 +74,60 @@ class ActionRuntime:
     @property
     def tasks(self) -> TaskFinder:
         return TaskFinder(self.catalog, self.zadig, self.store)
+
+    @property
+    def stage_approvals(self) -> StageApprovals:
+        return StageApprovals(catalog=self.catalog, zadig=self.zadig, audit=self.audit)
+
+    @property
+    def operations(self) -> Operations:
+        return Operations(
+            catalog=self.catalog,
+            zadig=self.zadig,
+            followups=self.store,
+            approvals=self.approvals,
+            audit=self.audit,
+            locks=self.locks,
+            images=ImageHistory(self.zadig, self.catalog, self.store),
+            approval_ttl=self.settings.approval_ttl_seconds,
+            task_link=self.task_link,
+            clock=self.clock,
+        )
+
+    @property
+    def deployments(self) -> Deployments:
+        return Deployments(
+            catalog=self.catalog,
+            zadig=self.zadig,
+            followups=self.store,
+            approvals=self.approvals,
+            audit=self.audit,
+            approval_ttl=self.settings.approval_ttl_seconds,
+            zadig_version=self.settings.zadig_version,
+            task_link=self.task_link,
+            workflow=self.workflow,
+            locks=self.locks,
+            operations=self.operations,
+            clock=self.clock,
+        )
+
+    @property
+    def cancels(self) -> Cancels:
+        return Cancels(
+            catalog=self.catalog,
+            zadig=self.zadig,
+            followups=self.store,
+            audit=self.audit,
+            task_link=self.task_link,
+        )
+
+    async def workflow(self, workflow_key: str) -> WorkflowDetail:
+        """A workflow's definition (its jobs), reused for a minute."""
+        project = self.catalog.project_key
+        return await self.cached(
+            f"workflow:{workflow_key}",
+            lambda: self.zadig.get_workflow(workflow_key, project),
+        )
 
     async def cached(
         self, key: str, load: Callable[[], Awaitable[T]], ttl: float = DISCOVERY_TTL_SECONDS

@@ -4,8 +4,9 @@
 - a turn's replies go to the durable `outbox` together with marking the message answered
   (`finish_turn`), and `delivery` (`OutboxSender`) sends them;
 - `followups` polls Zadig and queues task results; Zadig's webhook ends follow-ups early;
-- the sweeper tells the sender of a message lost in a crash that it was not processed, and
-  forgets old rows so nothing grows without bound.
+- the sweeper tells the sender of a message lost in a crash that it was not processed, expires
+  approval requests nobody decided in time (saying so in their chat), and forgets old rows so
+  nothing grows without bound.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 import httpx
+from sqlalchemy.engine import Connection
 
 from chatops import replies
 from chatops.delivery import OutboxSender, instance_id
@@ -24,7 +26,16 @@ from chatops.dingtalk.messages import text_message
 from chatops.dingtalk.sender import DingTalkSender
 from chatops.followups import FollowupWorker
 from chatops.settings import Settings
-from chatops.state import Database, FollowupStore, InboundLog, Outbox
+from chatops.state import (
+    ApprovalRequest,
+    ApprovalStore,
+    AuditLog,
+    Database,
+    FollowupStore,
+    InboundLog,
+    Outbox,
+)
+from chatops.state.audit import EXPIRED
 from chatops.zadig.client import ZadigClient
 
 logger = logging.getLogger(__name__)
@@ -61,6 +72,8 @@ class ServerRuntime:
         self.inbound = InboundLog(db, clock=clock)
         self.outbox = Outbox(db, clock=clock)
         self.store = FollowupStore(db, clock=clock)
+        self.approvals = ApprovalStore(db, clock=clock)
+        self.audit = AuditLog(db, clock=clock)
         self.delivery = OutboxSender(
             self.outbox,
             sender,
@@ -84,6 +97,7 @@ class ServerRuntime:
             clock=clock,
             sleep=sleep,
             on_queued=self.delivery.wake,
+            audit=self.audit,
         )
         self.started = False
         self._sweeper: Optional["asyncio.Task[None]"] = None
@@ -206,8 +220,29 @@ class ServerRuntime:
                 logger.exception("sweep failed")
             await self.sleep(SWEEP_SECONDS)
 
+    def _announce_expiry(self, conn: Connection, request: ApprovalRequest) -> None:
+        """In the expiry's transaction: the audit row and the notice to the requester."""
+        self.audit.insert(
+            conn,
+            request.kind,
+            EXPIRED,
+            conversation_id=request.conversation_id,
+            environment=request.environment,
+            services=list(request.plan.get("services") or []),
+            plan=request.plan,
+            approval_id=request.id,
+            detail="no decision before it expired",
+        )
+        if request.target:
+            target = ReplyTarget.from_dict(request.target)
+            message = text_message(replies.approval_expired(request), [request.requester])
+            self.outbox.enqueue(
+                conn, target.conversation_id, request.target, message, kind="notice"
+            )
+
     def sweep_once(self) -> List[str]:
-        """Tell senders of lost messages, and prune now and then; returns the lost msgIds."""
+        """Tell senders of lost messages, expire approvals nobody decided, prune now and then;
+        returns the lost msgIds."""
         now = self.clock()
         lost = self.inbound.claim_lost(now - self.settings.inbound_lost_seconds)
         for message in lost:
@@ -222,7 +257,8 @@ class ServerRuntime:
                     kind="notice",
                     now=now,
                 )
-        if lost:
+        expired = self.approvals.expire_due(now, then=self._announce_expiry)
+        if lost or expired:
             self.delivery.wake()
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_SECONDS

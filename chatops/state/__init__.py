@@ -14,6 +14,7 @@ from chatops.state.audit import AuditEvent, AuditLog
 from chatops.state.db import Database, sqlite_url
 from chatops.state.followups import DELIVERED, FAILED, PENDING, Followup, FollowupStore
 from chatops.state.inbound import InboundLog
+from chatops.state.locks import Lock, LockStore
 from chatops.state.outbox import Outbox, OutboxMessage
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Followup",
     "FollowupStore",
     "InboundLog",
+    "Lock",
+    "LockStore",
     "Outbox",
     "OutboxMessage",
     "sqlite_url",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from chatops.state.db import Database, row_dict
 from chatops.state.schema import approvals
@@ -21,6 +22,7 @@ from chatops.state.schema import approvals
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 TRIGGERED, FAILED = "triggered", "failed"
 DECIDED = (APPROVED, REJECTED, EXPIRED, TRIGGERED, FAILED)
+Then = Callable[[Connection, "ApprovalRequest"], None]
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,13 @@ class ApprovalStore:
                 approvals.insert().values(
                     kind=kind,
                     environment=environment,
-                    plan=json.dumps(plan, ensure_ascii=False),
+                    plan=json.dumps(plan, ensure_ascii=True),
                     summary=summary,
                     requester=requester,
                     requester_nick=requester_nick,
                     requester_sender=requester_sender,
                     conversation_id=conversation_id,
-                    target=json.dumps(target, ensure_ascii=False) if target else None,
+                    target=json.dumps(target, ensure_ascii=True) if target else None,
                     created_at=now,
                     expires_at=now + ttl,
                     required=required,
@@ -156,7 +158,7 @@ class ApprovalStore:
         votes = [*request.votes, Vote(staff_id, nick, now)]
         enough = len(votes) >= request.required
         values: Dict[str, Any] = {
-            "votes": json.dumps([v.__dict__ for v in votes], ensure_ascii=False),
+            "votes": json.dumps([v.__dict__ for v in votes], ensure_ascii=True),
             "version": request.version + 1,
         }
         if enough:
@@ -186,8 +188,12 @@ class ApprovalStore:
             ),
         )
 
-    def expire_due(self, now: Optional[float] = None) -> List[ApprovalRequest]:
-        """Pending requests past their time, each claimed (and returned) exactly once."""
+    def expire_due(
+        self, now: Optional[float] = None, then: Optional[Then] = None
+    ) -> List[ApprovalRequest]:
+        """Pending requests past their time, each claimed (and returned) exactly once;
+        ``then(conn, request)`` runs in the same transaction as each expiry (to queue the
+        notice and the audit row with it)."""
         now = self.clock() if now is None else now
         expired = []
         with self.db.begin() as conn:
@@ -201,11 +207,20 @@ class ApprovalStore:
             ]
         for request in rows:
             done = self._swap(
-                request, dict(state=EXPIRED, decided_at=now, version=request.version + 1)
+                request, dict(state=EXPIRED, decided_at=now, version=request.version + 1), then
             )
             if done is not None:
                 expired.append(done)
         return expired
+
+    def expire(
+        self, request: ApprovalRequest, now: Optional[float] = None
+    ) -> Optional[ApprovalRequest]:
+        """Expire one pending request past its time (None: someone else changed it first)."""
+        now = self.clock() if now is None else now
+        if now < request.expires_at:
+            return None
+        return self._swap(request, dict(state=EXPIRED, decided_at=now, version=request.version + 1))
 
     def triggered(self, request: ApprovalRequest, workflow_key: str, task_id: int) -> None:
         self._force(request.id, state=TRIGGERED, workflow_key=workflow_key, task_id=task_id)
@@ -215,7 +230,9 @@ class ApprovalStore:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _swap(self, request: ApprovalRequest, values: Dict[str, Any]) -> Optional[ApprovalRequest]:
+    def _swap(
+        self, request: ApprovalRequest, values: Dict[str, Any], then: Optional[Then] = None
+    ) -> Optional[ApprovalRequest]:
         with self.db.begin() as conn:
             changed = conn.execute(
                 update(approvals)
@@ -226,7 +243,13 @@ class ApprovalStore:
                 )
                 .values(**values)
             ).rowcount
-        return self.get(request.id) if changed else None
+            if not changed:
+                return None
+            row = conn.execute(select(approvals).where(approvals.c.id == request.id)).one()
+            updated = ApprovalRequest.from_row(row_dict(row))
+            if then is not None:
+                then(conn, updated)
+        return updated
 
     def _force(self, request_id: int, **values: Any) -> None:
         with self.db.begin() as conn:

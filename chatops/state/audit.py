@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from chatops.state.db import Database, row_dict
 from chatops.state.schema import audit
@@ -78,8 +79,14 @@ class AuditLog:
         self.db = db
         self.clock = clock
 
-    def record(
+    def record(self, action: str, decision: str, **fields: Any) -> int:
+        """Append one event (fields as `insert`) in its own transaction."""
+        with self.db.begin() as conn:
+            return self.insert(conn, action, decision, **fields)
+
+    def insert(
         self,
+        conn: Connection,
         action: str,
         decision: str,
         *,
@@ -96,27 +103,27 @@ class AuditLog:
         detail: str = "",
         now: Optional[float] = None,
     ) -> int:
-        with self.db.begin() as conn:
-            return int(
-                conn.execute(
-                    audit.insert().values(
-                        at=self.clock() if now is None else now,
-                        action=action,
-                        decision=decision,
-                        actor_id=actor_id,
-                        actor_nick=actor_nick,
-                        conversation_id=conversation_id,
-                        message=message[:500],
-                        environment=environment,
-                        services=json.dumps(services or [], ensure_ascii=False),
-                        plan=json.dumps(plan, ensure_ascii=False) if plan else None,
-                        workflow_key=workflow_key,
-                        task_id=task_id,
-                        approval_id=approval_id,
-                        detail=detail[:1000],
-                    )
-                ).inserted_primary_key[0]
-            )
+        """Append one event inside the caller's transaction (so it lands with what it records)."""
+        return int(
+            conn.execute(
+                audit.insert().values(
+                    at=self.clock() if now is None else now,
+                    action=action,
+                    decision=decision,
+                    actor_id=actor_id,
+                    actor_nick=actor_nick,
+                    conversation_id=conversation_id,
+                    message=message[:500],
+                    environment=environment,
+                    services=json.dumps(services or [], ensure_ascii=True),
+                    plan=json.dumps(plan, ensure_ascii=True) if plan else None,
+                    workflow_key=workflow_key,
+                    task_id=task_id,
+                    approval_id=approval_id,
+                    detail=detail[:1000],
+                )
+            ).inserted_primary_key[0]
+        )
 
     def events(
         self,
@@ -143,7 +150,7 @@ class AuditLog:
     def export(self) -> Iterator[str]:
         """Every event, oldest first, one JSON object per line."""
         for event in self.events():
-            yield json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True)
+            yield json.dumps(event.to_json(), ensure_ascii=True, sort_keys=True)
 
     def result_of(self, workflow_key: str, task_id: int) -> Optional[AuditEvent]:
         with self.db.begin() as conn:

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
+from chatops.state.audit import RESULT, AuditLog
 from chatops.state.db import Database, row_dict
 from chatops.state.outbox import Outbox
 from chatops.state.schema import followups
@@ -42,6 +43,9 @@ class Followup:
     result_status: Optional[str]
     attempts: int = 0
     last_error: Optional[str] = None
+    requester: Optional[str] = None
+    requester_nick: Optional[str] = None
+    announced_approval: Optional[str] = None
 
     @classmethod
     def from_row(cls, row: Dict[str, Any]) -> "Followup":
@@ -68,6 +72,8 @@ class FollowupStore:
         sender_id: Optional[str] = None,
         conversation_id: Optional[str] = None,
         target: Optional[Dict[str, Any]] = None,
+        requester: Optional[str] = None,
+        requester_nick: Optional[str] = None,
         now: Optional[float] = None,
         first_poll_in: float = 2.0,
     ) -> Followup:
@@ -85,7 +91,9 @@ class FollowupStore:
                     environment=environment,
                     sender_id=sender_id,
                     conversation_id=conversation_id,
-                    target=json.dumps(target, ensure_ascii=False) if target else None,
+                    target=json.dumps(target, ensure_ascii=True) if target else None,
+                    requester=requester,
+                    requester_nick=requester_nick,
                     created_at=now,
                     next_poll_at=now + first_poll_in,
                 ),
@@ -160,8 +168,10 @@ class FollowupStore:
         outbox: Optional[Outbox] = None,
         message: Optional[Dict[str, Any]] = None,
         now: Optional[float] = None,
+        audit: Optional[AuditLog] = None,
     ) -> bool:
-        """End the row and queue its message, atomically; False when it had already ended."""
+        """End the row, queue its message and record the result in the audit trail, atomically;
+        False when it had already ended."""
         now = self.clock() if now is None else now
         with self.db.begin() as conn:
             ended = conn.execute(
@@ -180,7 +190,74 @@ class FollowupStore:
                     kind="result",
                     now=now,
                 )
+            if audit is not None:
+                audit.insert(
+                    conn,
+                    "deploy",
+                    RESULT,
+                    actor_id=followup.requester or "",
+                    actor_nick=followup.requester_nick or "",
+                    conversation_id=followup.conversation_id or "",
+                    environment=followup.environment,
+                    services=[s for s in (followup.service or "").split("、") if s],
+                    workflow_key=followup.workflow_key,
+                    task_id=followup.task_id,
+                    detail=status,
+                    now=now,
+                )
         return True
+
+    def announce_approval(
+        self,
+        followup: Followup,
+        job: str,
+        outbox: Outbox,
+        message: Dict[str, Any],
+        now: Optional[float] = None,
+    ) -> bool:
+        """Queue the notice that the task waits for a Zadig approval ``job``, once per job (and
+        once among replicas): False when it was announced already."""
+        now = self.clock() if now is None else now
+        with self.db.begin() as conn:
+            changed = conn.execute(
+                update(followups)
+                .where(
+                    followups.c.id == followup.id,
+                    followups.c.state == PENDING,
+                    or_(
+                        followups.c.announced_approval.is_(None),
+                        followups.c.announced_approval != job,
+                    ),
+                )
+                .values(announced_approval=job)
+            ).rowcount
+            if changed != 1 or not followup.target:
+                return False
+            outbox.enqueue(
+                conn,
+                followup.conversation_id or followup.target["conversation_id"],
+                followup.target,
+                message,
+                kind="notice",
+                now=now,
+            )
+        return True
+
+    def reopen(self, workflow_key: str, task_id: int, now: Optional[float] = None) -> bool:
+        """Follow a retried task (same id) again: pending, polled soon, nothing announced."""
+        now = self.clock() if now is None else now
+        return self._update(
+            and_(followups.c.workflow_key == workflow_key, followups.c.task_id == task_id),
+            state=PENDING,
+            result_status=None,
+            delivered_at=None,
+            next_poll_at=now + 2.0,
+            polls=0,
+            attempts=0,
+            last_error=None,
+            lease_until=0,
+            announced_approval=None,
+        )
 
     def give_up(self, followup_id: int, error: str) -> bool:
         """A row that keeps failing on its own (not a Zadig outage): stop, visibly."""

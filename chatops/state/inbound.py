@@ -67,7 +67,7 @@ class InboundLog:
                     conversation_id=conversation_id,
                     sender_key=sender_key,
                     text=text[:200],
-                    target=json.dumps(target, ensure_ascii=False) if target else None,
+                    target=json.dumps(target, ensure_ascii=True) if target else None,
                     received_at=now,
                 ),
             )

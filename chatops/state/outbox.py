@@ -72,8 +72,8 @@ class Outbox:
         now = self.clock() if now is None else now
         values = dict(
             conversation_id=conversation_id,
-            target=json.dumps(target, ensure_ascii=False),
-            message=json.dumps(message, ensure_ascii=False),
+            target=json.dumps(target, ensure_ascii=True),
+            message=json.dumps(message, ensure_ascii=True),
             kind=kind,
             created_at=now,
             next_attempt_at=now,

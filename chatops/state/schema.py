@@ -63,6 +63,11 @@ followups = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("lease_until", Float, nullable=False, server_default="0"),
+    # v4
+    Column("requester", Text),
+    Column("requester_nick", Text),
+    # v5: the Zadig approval job already announced in the chat (announced once per round)
+    Column("announced_approval", Text),
     UniqueConstraint("workflow_key", "task_id"),
 )
 
@@ -158,6 +163,19 @@ audit = Table(
     Column("task_id", Integer),
     Column("approval_id", Integer),
     Column("detail", Text, nullable=False, server_default=""),
+)
+
+# Environment locks ("锁定生产环境，今晚大促"): at most one per environment.
+locks = Table(
+    "locks",
+    metadata,
+    Column("environment", String(64), primary_key=True),
+    Column("locked_by", Text, nullable=False),
+    Column("locked_nick", Text, nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("locked_at", Float, nullable=False),
+    Column("until", Float),  # None: until someone unlocks it
+    Column("conversation_id", Text, nullable=False, server_default=""),
 )
 
 Index("followups_due", followups.c.state, followups.c.next_poll_at)
@@ -268,10 +286,24 @@ def _v3(conn: Connection) -> None:
         table.create(conn)
 
 
+def _v4(conn: Connection) -> None:
+    """Who asked for each followed task (the access policy's ``requester``)."""
+    for column in ("requester TEXT", "requester_nick TEXT"):
+        conn.execute(text(f"ALTER TABLE followups ADD COLUMN {column}"))
+
+
+def _v5(conn: Connection) -> None:
+    """Environment locks; follow-ups remember which Zadig approval they announced."""
+    conn.execute(text("ALTER TABLE followups ADD COLUMN announced_approval TEXT"))
+    locks.create(conn)
+
+
 MIGRATIONS: List[Migration] = [
     Migration(1, "follow-ups and seen DingTalk messages", _v1),
     Migration(2, "replicas and crash safety: leases, inbound log, outbox, lanes", _v2),
     Migration(3, "two-person approvals and the audit trail", _v3),
+    Migration(4, "the requester of each followed task", _v4),
+    Migration(5, "environment locks; announced Zadig approvals", _v5),
 ]
 
 

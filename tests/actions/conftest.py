@@ -29,7 +29,33 @@ GROUP_TARGET = {
     "session_webhook_expires_ms": 4102444800000,
     "robot_code": "demo-app-key",
 }
+ROOT = Path(__file__).resolve().parents[2]
 UNSET = object()
+CORP = "dingcorp0000000001"
+
+
+def dingtalk_metadata(
+    user: str = "u1",
+    nick: str = "张三",
+    *,
+    external: bool = False,
+    conversation: str = "cid1",
+    is_group: bool = True,
+) -> Dict[str, Any]:
+    """DingTalkContext.to_metadata()["dingtalk"] for a member (or an outsider) of the robot's
+    organisation: members have a staff id and the robot's corp id (docs/dingtalk.md §1.4)."""
+    return {
+        "msg_id": f"msg-{user}",
+        "conversation_id": conversation,
+        "conversation_title": "发布群",
+        "is_group": is_group,
+        "user_id": "$:LWCP_v1:$outsider" if external else user,
+        "nick": nick,
+        "target": {**GROUP_TARGET, "conversation_id": conversation, "user_id": user},
+        "staff_id": "" if external else user,
+        "sender_corp_id": "dingexternalcorp0000001" if external else CORP,
+        "chatbot_corp_id": CORP,
+    }
 
 
 class FakeClock:
@@ -44,7 +70,12 @@ class FakeClock:
 
 @pytest.fixture
 def fake() -> FakeZadig:
-    return FakeZadig()
+    """A fake Zadig that knows the catalog's workflows (build + deploy, rollback: deploy)."""
+    zadig = FakeZadig()
+    for env in ("dev", "test", "uat", "prod"):
+        zadig.define_workflow(f"mall-{env}")
+        zadig.define_workflow(f"mall-{env}-rollback", [("deploy", "zadig-deploy")])
+    return zadig
 
 
 @pytest.fixture
@@ -106,27 +137,33 @@ def make_tracker() -> Callable[..., Tracker]:
         entities: Any = None,
         slots: Optional[Dict[str, Any]] = None,
         dingtalk: Any = UNSET,
-        sender_id: str = "cid1:u1",
+        sender_id: Optional[str] = None,
         active_loop: Optional[str] = None,
         events: Optional[List[Dict[str, Any]]] = None,
+        user: str = "u1",
+        nick: str = "张三",
+        external: bool = False,
+        conversation: str = "cid1",
+        input_channel: Optional[str] = None,
     ) -> Tracker:
         if isinstance(entities, dict):
             entities = [{"entity": k, "value": v} for k, v in entities.items()]
         if dingtalk is UNSET:
-            dingtalk = {
-                "conversation_id": "cid1",
-                "user_id": "u1",
-                "is_group": True,
-                "target": dict(GROUP_TARGET),
-            }
+            dingtalk = dingtalk_metadata(user, nick, external=external, conversation=conversation)
         metadata = {"dingtalk": dingtalk} if dingtalk is not None else {}
+        if input_channel is None:
+            input_channel = "dingtalk" if dingtalk is not None else "rest"
+        if sender_id is None:
+            sender_id = f"{conversation}:{user}"
         all_slots: Dict[str, Any] = {
             "service": None,
             "environment": None,
             "branch": None,
             "confirmed": None,
+            "plan_shown": None,
             "last_task": None,
             "pending_cancel": None,
+            "pending_action": None,
             "requested_slot": None,
         }
         all_slots.update(slots or {})
@@ -139,7 +176,10 @@ def make_tracker() -> Callable[..., Tracker]:
                 "text": text,
                 "metadata": metadata,
             },
-            events=events or [],
+            events=[
+                *(events or []),
+                {"event": "user", "text": text, "input_channel": input_channel},
+            ],
             paused=False,
             followup_action=None,
             active_loop={"name": active_loop} if active_loop else {},

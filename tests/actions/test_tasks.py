@@ -437,7 +437,9 @@ async def test_cancel_of_a_finished_task_sends_no_delete(
 
 async def test_cancel_of_a_production_task_asks_first(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "running")
-    tracker = make_tracker(intent="cancel", entities={"task_id": "12", "environment": "生产"})
+    tracker = make_tracker(
+        intent="cancel", entities={"task_id": "12", "environment": "生产"}, user="lead01"
+    )
 
     events = await ActionCancelTask().run(dispatcher, tracker, {})
 
@@ -478,7 +480,9 @@ async def test_cancel_when_zadig_refuses_the_token(rt, fake, make_tracker, dispa
 
 async def test_affirm_carries_out_the_pending_production_cancel(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "running")
-    tracker = make_tracker(intent="affirm", text="确认", slots={"pending_cancel": "mall-prod#12"})
+    tracker = make_tracker(
+        user="lead01", intent="affirm", text="确认", slots={"pending_cancel": "mall-prod#12"}
+    )
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
 
@@ -509,7 +513,7 @@ async def test_affirm_clears_the_pending_cancel_even_when_zadig_refuses(
             },
         ),
     )
-    tracker = make_tracker(intent="affirm", slots={"pending_cancel": "mall-prod#12"})
+    tracker = make_tracker(user="lead01", intent="affirm", slots={"pending_cancel": "mall-prod#12"})
 
     events = await ActionAffirm().run(dispatcher, tracker, {})
 
@@ -581,7 +585,7 @@ async def test_a_stale_pending_cancel_is_not_carried_out(rt, fake, make_tracker,
 async def test_a_fresh_pending_cancel_is_carried_out(rt, fake, make_tracker, dispatcher):
     fake.add_task("mall-prod", 12, "running")
     tracker = make_tracker(
-        intent="affirm", slots={"pending_cancel": f"mall-prod#12@{int(time.time())}"}
+        user="lead01", intent="affirm", slots={"pending_cancel": f"mall-prod#12@{int(time.time())}"}
     )
 
     events = await ActionAffirm().run(dispatcher, tracker, {})

@@ -178,6 +178,13 @@ def _as_reply(answer: Any) -> Any:
     return answer
 
 
+def body(message: Dict[str, Any]) -> str:
+    """The text of a queued text or markdown message."""
+    if message["msgtype"] == "text":
+        return message["text"]["content"]
+    return message["markdown"]["text"]
+
+
 class Sent:
     """What the worker queued in the outbox, as (target, text) pairs."""
 
@@ -186,7 +193,7 @@ class Sent:
 
     @property
     def sent(self) -> List[Tuple[Dict[str, Any], str]]:
-        return [(m.target, m.message["text"]["content"]) for m in self.outbox.messages()]
+        return [(m.target, body(m.message)) for m in self.outbox.messages()]
 
     @property
     def texts(self) -> List[str]:
@@ -292,7 +299,10 @@ async def test_terminal_task_is_announced_exactly_once(store, clock, notify):
     clock.now += 2
     assert await worker.run_once() == 1
 
-    assert notify.sent == [(TARGET, FAILED_TEXT)]
+    [(target, text)] = notify.sent
+    assert target == TARGET and text.startswith(FAILED_TEXT)
+    # One tap to retry (sends "重试任务 7"), roll back, or read the whole log.
+    assert "（或回复：重试任务 7）" in text and "（或回复：看任务 7 的日志）" in text
     assert (row(store).state, row(store).result_status) == (DELIVERED, "failed")
     clock.now += 3600
     assert await worker.run_once() == 0
@@ -386,7 +396,8 @@ async def test_zadig_down_reschedules_and_loses_nothing(store, clock, notify, ou
         clock.now = row(store).next_poll_at
     assert waits == [2.0, 4.0, 8.0]
     assert await worker.run_once() == 1
-    assert notify.texts == [FAILED_TEXT]
+    [text] = notify.texts
+    assert text.startswith(FAILED_TEXT)
 
 
 async def test_task_gone_from_zadig_is_polled_slowly(store, clock, notify):
@@ -427,7 +438,8 @@ async def test_a_task_that_finished_by_max_age_gets_its_result_not_a_give_up(sto
 
     await worker.run_once()
 
-    assert notify.texts == [FAILED_TEXT]
+    [text] = notify.texts
+    assert text.startswith(FAILED_TEXT)
 
 
 async def test_no_target_is_marked_delivered_without_posting(store, clock, notify):
@@ -535,3 +547,93 @@ async def test_a_replica_that_died_mid_poll_is_replaced_after_its_lease(db, stor
     ]
     assert second_store.pending() == []
     assert first.store.pending() == []
+
+
+# -- failures with their log; Zadig approvals ----------------------------------------------------
+
+
+async def test_a_failed_build_quotes_its_log_tail_and_offers_retry_rollback_and_the_log(
+    store, clock, notify
+):
+    fake = FakeZadig()
+    task = fake.add_task(
+        "mall-dev", 7, "failed", [("build", "failed"), ("deploy", "")], services=["order-service"]
+    )
+    task["end_time"] = task["start_time"] + 75
+    job = task["stages"][0]["jobs"][0]["name"]
+    fake.logs[("mall-dev", 7, job)] = "Step 1/9\n...\nnpm ERR! missing script: build\n"
+    zadig = ZadigClient("http://zadig.test", "tok", read_retries=0, transport=fake.transport)
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    clock.now += 2
+
+    assert await worker.run_once() == 1
+
+    [text] = notify.texts
+    assert text.startswith("❌ 发布失败：order-service → dev（mall-dev #7）")
+    assert "失败阶段：build，job 构建 build-order-service-order-service" in text
+    assert "日志最后 3 行：\n> Step 1/9\n> ...\n> npm ERR! missing script: build" in text
+    for answer in ("重试任务 7", "把order-service在dev回滚到上一个版本", "看任务 7 的日志"):
+        assert f"（或回复：{answer}）" in text
+    await zadig.aclose()
+
+
+async def test_a_server_without_the_logs_api_gets_the_link_only(store, clock, notify):
+    fake = FakeZadig()
+    fake.add_task("mall-dev", 7, "failed", [("build", "failed")], services=["order-service"])
+    fake.fail("GET", "/openapi/logs/log/v4/workflow/mall-dev/7/job-0-0-0-build", no_documents())
+    zadig = ZadigClient("http://zadig.test", "tok", read_retries=0, transport=fake.transport)
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+    clock.now += 2
+
+    assert await worker.run_once() == 1
+
+    assert "这台 Zadig 不提供日志接口（3.4.0 起才有）" in notify.texts[0]
+    await zadig.aclose()
+
+
+async def test_a_waiting_zadig_approval_is_announced_once_with_its_approvers(store, clock, notify):
+    fake = FakeZadig()
+    task = fake.add_task(
+        "mall-dev", 7, "running", [("build", "passed")], services=["order-service"]
+    )
+    task["stages"].append(
+        {
+            "name": "approve",
+            "status": "running",
+            "jobs": [
+                {
+                    "name": "job-1-0-0-approve",
+                    "display_name": "approve",
+                    "type": "approval",
+                    "status": "wait_for_approval",
+                    "spec": {
+                        "type": "native",
+                        "timeout": 30,
+                        "native_approval": {
+                            "approve_users": [
+                                {"user_id": "a", "user_name": "alice"},
+                                {"user_id": "b", "user_name": "bob"},
+                            ],
+                            "needed_approvers": 1,
+                        },
+                    },
+                }
+            ],
+        }
+    )
+    zadig = ZadigClient("http://zadig.test", "tok", read_retries=0, transport=fake.transport)
+    worker = make_worker(store, zadig, notify, clock)
+    add(store, clock)
+
+    for _ in range(3):
+        clock.now += 60
+        assert await worker.run_once() == 0
+
+    [text] = notify.texts
+    assert "在等 Zadig 的审批（approve）" in text
+    assert "审批人：alice、bob，需要 1 人同意，30 分钟内有效" in text
+    assert "（或回复：批准任务 7）" in text
+    assert row(store).state == PENDING
+    await zadig.aclose()

@@ -32,6 +32,8 @@ REAL = {
     "INBOUND_LOST_SECONDS": "90",
     "ACTION_SERVER_TOKEN": "action-server-shared-secret",
     "DINGTALK_THROTTLE_SECONDS": "120",
+    "ZADIG_VERSION": "v4.0.2",
+    "APPROVAL_TTL_SECONDS": "900",
 }
 
 
@@ -85,6 +87,8 @@ def test_every_variable_overrides():
         inbound_lost_seconds=90.0,
         action_server_token="action-server-shared-secret",
         dingtalk_throttle_seconds=120.0,
+        zadig_version=(4, 0, 2),
+        approval_ttl_seconds=900.0,
         demo=False,
     )
     assert s.db_url == "postgresql://chatops:db-password-value@db:5432/chatops"

@@ -294,13 +294,13 @@ async def test_a_failed_task_names_the_failed_stage(client, store, pending, ding
 
     assert response.json() == {"message": "success"}
     [post] = await dingtalk.wait_for(SESSION_PATH)
-    content = json.loads(post.content)["text"]["content"]
-    assert content == (
-        "❌ 发布失败：order-service → test（mall-test #42）\n"
-        "用时：3分19秒\n"
-        "失败阶段：deploy（deploy order-service timed out waiting for pods）\n"
-        f"详情：{TASK_LINK}\n@user123"
-    )
+    sent = json.loads(post.content)
+    # Markdown: the result, then one-tap 重试 / 回滚 / 看完整日志, then the @-mention.
+    assert sent["msgtype"] == "markdown" and sent["at"]["atUserIds"] == ["user123"]
+    content = sent["markdown"]["text"]
+    assert content.startswith("❌ 发布失败：order-service → test（mall-test #42）\n用时：3分19秒\n")
+    assert "deploy order-service timed out waiting for pods" in content
+    assert f"详情：{TASK_LINK}" in content and "（或回复：重试任务 42）" in content
     assert store.get("mall-test", 42).result_status == "failed"
 
 

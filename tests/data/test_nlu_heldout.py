@@ -64,3 +64,12 @@ def test_no_held_out_sentence_is_in_the_training_data():
         if normalise(sentence) in trained
     ]
     assert not seen, f"{len(seen)} held-out sentences are also training data:\n" + "\n".join(seen)
+
+
+def test_no_training_example_nearly_repeats_a_held_out_sentence():
+    """Exact copies are not the only leak: a training example that differs from a held-out
+    sentence by a particle or a punctuation mark measures memory, not understanding."""
+    from scripts.decontaminate_nlu import contaminated
+
+    hits = contaminated(90.0, [ROOT / "tests" / "nlu"])
+    assert not hits, "\n".join(f"{p.name}: {t}  ~  {h}" for p, _, t, h in hits)

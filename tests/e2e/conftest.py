@@ -15,6 +15,8 @@ import pytest
 from devstack.stack import STREAM_PYTHON, ChatClient, Ports, Stack, newest_model
 
 _ids = itertools.count(1)
+# Long enough for the approval tests to answer in time, short enough to watch one expire.
+APPROVAL_TTL = 20.0
 
 
 def model_under_test() -> Path:
@@ -36,6 +38,7 @@ def stack():
         stream=STREAM_PYTHON.exists(),
         send_per_minute=600,
         throttle_seconds=3,
+        approval_ttl=APPROVAL_TTL,
     )
     s.start()
     yield s
@@ -61,3 +64,28 @@ def chat(stack, zadig):
     )
     yield client
     client.close()
+
+
+@pytest.fixture
+def colleague(stack, chat):
+    """``colleague(user, nick, external=False)``: someone else in the same group chat."""
+    clients = []
+
+    def join(user: str, nick: str, external: bool = False) -> ChatClient:
+        client = ChatClient(stack, conversation=chat.conversation, user=user, nick=nick)
+        client.seen = 10**9  # reads go through `chat`; this one only speaks
+        if external:
+            client.say = _external(client.say)  # type: ignore[method-assign]
+        clients.append(client)
+        return client
+
+    yield join
+    for client in clients:
+        client.close()
+
+
+def _external(say):
+    def speak(text, **extra):
+        return say(text, external=True, **extra)
+
+    return speak

@@ -55,16 +55,17 @@ def test_unknown_service_gets_a_suggestion(chat, zadig):
     assert triggers(zadig, "mall-test") == []
 
 
-def test_production_deploy_confirmed(chat, zadig):
+def test_production_deploy_confirmed_goes_to_approval(chat, zadig):
     chat.say("把网关发到生产环境")
     got = collect(chat, has("请确认"))
     assert has("mall-prod")(got) and has("master")(got), texts(got)
     assert "dtmd://dingtalkclient/sendMessage" in str(got[-1].get("payload") or got[-1]), got[-1]
     assert triggers(zadig, "mall-prod") == []
     chat.say("确认")
-    got = collect(chat, has("已开始发布"))
-    assert has("gateway → prod")(got), texts(got)
-    assert len(triggers(zadig, "mall-prod")) == 1
+    got = collect(chat, has("审批 #"))
+    # A confirmed production plan waits for a release manager (tests/e2e/test_safety.py).
+    assert has("需要 @lead01 @lead02 中的一位批准")(got), texts(got)
+    assert triggers(zadig, "mall-prod") == []
 
 
 def test_production_deploy_denied_sends_nothing(chat, zadig):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatops.state import DELIVERED, FAILED, PENDING, Database, FollowupStore, Outbox
+from chatops.state import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    AuditLog,
+    Database,
+    FollowupStore,
+    Outbox,
+)
 
 T0 = 1_700_000_000.0
 TARGET = {"conversation_id": "cid-1", "is_group": True, "user_id": "u1", "robot_code": "r"}
@@ -105,6 +113,24 @@ def test_complete_ends_the_row_and_queues_its_message_once(db: Database, other: 
         "result",
     )
     assert store.due(now=T0 + 1000) == []
+
+
+def test_the_result_is_recorded_in_the_audit_trail_once_with_the_row(db: Database, other: Database):
+    store, audit = FollowupStore(db), AuditLog(db)
+    f = add(store, 8, service="order-service、gateway", requester="u1", requester_nick="张三")
+    assert store.complete(f, "failed", Outbox(db), MESSAGE, now=T0 + 9, audit=audit)
+    assert not FollowupStore(other).complete(
+        f, "failed", Outbox(other), MESSAGE, audit=AuditLog(other)
+    )
+    [event] = audit.events()
+    assert (event.decision, event.detail, event.actor_id, event.services, event.task_id) == (
+        "result",
+        "failed",
+        "u1",
+        ["order-service", "gateway"],
+        8,
+    )
+    assert audit.result_of("mall-dev", 8) == event
 
 
 def test_a_row_without_target_ends_without_a_message(db: Database):
