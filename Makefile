@@ -18,12 +18,22 @@ ACTION_SERVER_TOKEN ?= $(shell test -s var/action-server-token || { mkdir -p var
   cat var/action-server-token)
 export ACTION_SERVER_TOKEN
 
-.PHONY: demo test setup train model lint types unit validate nlu-gate stories e2e browser bench bench-nlu \
+.PHONY: demo chat screenshot test setup train model lint types unit validate nlu-gate stories e2e browser bench bench-nlu \
         catalog-refresh audit-export generate run actions shell clean
 
-## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite), with a chat prompt
+## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite) and a DingTalk-style
+## group chat page in the browser (it prints the URL)
 demo: model
+	$(PY) -m scripts.demo --web
+
+## chat: the same bot with a chat prompt in the terminal instead of the page
+chat: model
 	$(PY) -m scripts.demo
+
+## screenshot: docs/webchat.png for the README, from the page driven by a real browser
+screenshot: model
+	scripts/ensure_chromium.sh
+	$(PY) -m scripts.webchat_screenshot
 
 ## test: every test (lint, unit, data validation, NLU gate on the held-out set, conversation
 ## tests, end to end, the web chat in a real browser). Starts PostgreSQL and Redis from Debian's

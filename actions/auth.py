@@ -53,9 +53,14 @@ def protect(app: Sanic) -> None:
 
 
 def protect_the_action_server() -> None:
-    """Protect rasa_sdk's app if this process is the action server (it exists by now)."""
+    """Protect rasa_sdk's app if this process is the action server (it exists by now), and
+    measure it (`actions.metrics`)."""
     try:
         app = Sanic.get_app("rasa_sdk")
     except SanicException:
         return  # imported elsewhere (tests, rasa train): nothing to protect
     protect(app)
+    from actions.metrics import instrument, serve_metrics
+
+    instrument(app)
+    serve_metrics()

@@ -66,6 +66,7 @@ class FollowupWorker:
         sleep: Sleep = asyncio.sleep,
         on_queued: Optional[Callable[[], None]] = None,
         audit: Optional[AuditLog] = None,
+        on_result: Optional[Callable[[float], None]] = None,
     ) -> None:
         self.store = store
         self.zadig = zadig
@@ -80,6 +81,8 @@ class FollowupWorker:
         self.sleep = sleep
         self.on_queued = on_queued
         self.audit = audit
+        # Called with the seconds from the task's end to its result queued (metrics).
+        self.on_result = on_result
         self._task: Optional["asyncio.Task[None]"] = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -209,7 +212,10 @@ class FollowupWorker:
         text, choices = replies.result_message(
             task, link, services, followup.environment, diagnosis
         )
-        return self._end(followup, text, task.status, choices)
+        queued = self._end(followup, text, task.status, choices)
+        if queued and self.on_result is not None and task.end_time:
+            self.on_result(max(0.0, self.clock() - task.end_time))
+        return queued
 
     def announce_approval(self, followup: Followup, task: Task, job: Job) -> bool:
         """Post, once per approval job, that the task waits for a Zadig approval and who is

@@ -73,6 +73,9 @@ class Settings:
     inbound_lost_seconds: float = 120.0
     # Shared secret Rasa sends to the action server (endpoints.yml); empty = refuse every call.
     action_server_token: str = DEMO_ACTION_TOKEN
+    # The action server's Prometheus endpoint (actions/metrics.py): off unless a port is set.
+    action_metrics_port: int = 0
+    action_metrics_host: str = "127.0.0.1"
     demo: bool = True
 
     @property
@@ -192,6 +195,8 @@ def from_env(env: Optional[Mapping[str, str]] = None) -> Settings:
         inbound_lost_seconds=_float(env, "INBOUND_LOST_SECONDS", 120.0),
         approval_ttl_seconds=_float(env, "APPROVAL_TTL_SECONDS", 1800.0),
         action_server_token=env.get("ACTION_SERVER_TOKEN") or (DEMO_ACTION_TOKEN if demo else ""),
+        action_metrics_port=int(_float(env, "ACTION_METRICS_PORT", 0)),
+        action_metrics_host=env.get("ACTION_METRICS_HOST") or "127.0.0.1",
         demo=demo,
     )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -140,13 +141,16 @@ class DingTalkInput(InputChannel):
             )
         except SignatureError as exc:
             logger.warning("rejected a DingTalk callback: %s signature", exc.reason)
+            runtime.metrics.messages_in.labels("unsigned").inc()
             return response.json({"error": "invalid signature", "reason": exc.reason}, status=401)
         body = await read_limited(request, MAX_BODY_BYTES)
         if body is None:
+            runtime.metrics.messages_in.labels("too_large").inc()
             return response.json({"error": "body too large"}, status=413)
         try:
             message = parse_message(body)
         except MalformedMessage as exc:
+            runtime.metrics.messages_in.labels("malformed").inc()
             return response.json({"error": "malformed message", "detail": str(exc)}, status=400)
 
         target = message.reply_target()
@@ -158,9 +162,11 @@ class DingTalkInput(InputChannel):
             target=target.to_dict(),
         ):
             logger.info("ignored re-delivered DingTalk message %s", message.msg_id)
+            runtime.metrics.messages_in.labels("duplicate").inc()
             return response.json({**ACK, "duplicate": True})
 
         mentions = target.mention_ids()
+        runtime.metrics.messages_in.labels("accepted" if message.supported else "unsupported").inc()
         if not message.supported:
             runtime.finish_turn(message.msg_id, target, [text_message(ONLY_TEXT, mentions)])
             return response.json(ACK)
@@ -192,15 +198,19 @@ class DingTalkInput(InputChannel):
         output: DingTalkOutput,
     ) -> None:
         runtime = self.runtime()
+        started = time.monotonic()
         try:
             await on_new_message(message)
         except Exception:
             logger.exception("processing DingTalk message %s failed", message.message_id)
+            runtime.metrics.errors.labels("turn_failed").inc()
             output.messages.append(text_message(PROCESSING_FAILED, output.mentions))
         else:
             if not output.messages:
                 # Rasa logs a failed custom action (action server down, an action raising)
                 # and carries on without a word: say so rather than leave silence.
                 logger.error("message %s produced no reply", message.message_id)
+                runtime.metrics.errors.labels("no_reply").inc()
                 output.messages.append(text_message(PROCESSING_FAILED, output.mentions))
         runtime.finish_turn(str(message.message_id), output.target, output.messages)
+        runtime.metrics.turn_seconds.observe(time.monotonic() - started)

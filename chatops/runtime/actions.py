@@ -122,12 +122,9 @@ class ActionRuntime:
         )
 
     async def workflow(self, workflow_key: str) -> WorkflowDetail:
-        """A workflow's definition (its jobs), reused for a minute."""
-        project = self.catalog.project_key
-        return await self.cached(
-            f"workflow:{workflow_key}",
-            lambda: self.zadig.get_workflow(workflow_key, project),
-        )
+        """A workflow's definition (its jobs), read fresh for every trigger: a cached copy could
+        miss an approval job a team has just added, and the bot would then skip it."""
+        return await self.zadig.get_workflow(workflow_key, self.catalog.project_key)
 
     async def cached(
         self, key: str, load: Callable[[], Awaitable[T]], ttl: float = DISCOVERY_TTL_SECONDS

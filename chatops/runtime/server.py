@@ -25,6 +25,7 @@ from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.messages import text_message
 from chatops.dingtalk.sender import DingTalkSender
 from chatops.followups import FollowupWorker
+from chatops.metrics import Metrics
 from chatops.settings import Settings
 from chatops.state import (
     ApprovalRequest,
@@ -34,6 +35,7 @@ from chatops.state import (
     FollowupStore,
     InboundLog,
     Outbox,
+    OutboxMessage,
 )
 from chatops.state.audit import EXPIRED
 from chatops.zadig.client import ZadigClient
@@ -74,6 +76,8 @@ class ServerRuntime:
         self.store = FollowupStore(db, clock=clock)
         self.approvals = ApprovalStore(db, clock=clock)
         self.audit = AuditLog(db, clock=clock)
+        self.metrics = Metrics()
+        self.metrics.watch_state(db)
         self.delivery = OutboxSender(
             self.outbox,
             sender,
@@ -85,6 +89,10 @@ class ServerRuntime:
             clock=clock,
             sleep=sleep,
             tick=delivery_tick,
+            on_sent=self._sent,
+            on_undeliverable=lambda message, error: self.metrics.replies_out.labels(
+                "undeliverable"
+            ).inc(),
         )
         self.followups = FollowupWorker(
             self.store,
@@ -98,6 +106,7 @@ class ServerRuntime:
             sleep=sleep,
             on_queued=self.delivery.wake,
             audit=self.audit,
+            on_result=self.metrics.followup_delay_seconds.observe,
         )
         self.started = False
         self._sweeper: Optional["asyncio.Task[None]"] = None
@@ -219,6 +228,10 @@ class ServerRuntime:
             except Exception:
                 logger.exception("sweep failed")
             await self.sleep(SWEEP_SECONDS)
+
+    def _sent(self, message: OutboxMessage, now: float) -> None:
+        self.metrics.replies_out.labels("sent").inc()
+        self.metrics.reply_wait_seconds.observe(max(0.0, now - message.created_at))
 
     def _announce_expiry(self, conn: Connection, request: ApprovalRequest) -> None:
         """In the expiry's transaction: the audit row and the notice to the requester."""

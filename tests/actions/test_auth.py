@@ -114,3 +114,30 @@ def test_endpoints_yml_sends_the_token_rasa_reads_from_the_environment(monkeypat
     monkeypatch.setenv("ACTION_SERVER_TOKEN", "the-shared-secret")
     endpoints = read_endpoints_from_path(ROOT / "endpoints.yml")
     assert endpoints.action.token == "the-shared-secret"
+
+
+async def test_calls_are_counted_per_action_and_status(sanic_test_mode):
+    from actions.metrics import CALLS, instrument
+
+    app = create_app("actions")
+    app.config.ACCESS_LOG = False
+    protect(app)
+    instrument(app)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    before = CALLS.labels("action_submit_deploy", "401")._value.get()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        assert (await client.post("/webhook", json=CALL)).status_code == 401
+    server.close()
+
+    assert CALLS.labels("action_submit_deploy", "401")._value.get() == before + 1
+
+
+def test_metrics_are_served_on_their_own_port_only_when_asked():
+    from actions.metrics import serve_metrics
+
+    assert serve_metrics() is False  # ACTION_METRICS_PORT unset
+    assert serve_metrics(0) is False

@@ -391,3 +391,19 @@ async def test_several_services_go_in_one_task_with_one_plan(rt, fake, form_trac
     ]
     assert "已开始发布 order-service、payment-service → test" in texts(dispatcher)[0]
     assert rt.store.get("mall-test", 1).service == "order-service、payment-service"
+
+
+async def test_an_approval_job_added_between_two_deploys_is_kept_by_the_second(
+    rt, fake, form_tracker, dispatcher
+):
+    tracker = form_tracker(service=["order-service"], environment="test")
+    await ActionSubmitDeploy().run(dispatcher, tracker, {})
+    fake.define_workflow(
+        "mall-test", [("build", "zadig-build"), ("ok", "approval"), ("deploy", "zadig-deploy")]
+    )
+
+    await ActionSubmitDeploy().run(dispatcher, tracker, {})
+
+    first, second = fake.calls_to("POST")
+    assert [i["job_type"] for i in first.json["inputs"]] == ["zadig-build", "zadig-deploy"]
+    assert [i["job_type"] for i in second.json["inputs"]][-1] == "approval"

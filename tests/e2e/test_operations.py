@@ -99,6 +99,8 @@ def test_a_zadig_approval_stage_decided_from_the_chat(chat, zadig, approve):
         chat.say(f"{'批准' if approve else '驳回'}任务 {number}")
         word = "发布成功" if approve else "被拒绝"
         got = collect(chat, has(word), timeout=30)
-        assert has(f"在 Zadig 上{'批准' if approve else '驳回'}了 mall-uat #{number}")(got), texts(got)
+        assert has(f"在 Zadig 上{'批准' if approve else '驳回'}了 mall-uat #{number}")(got), texts(
+            got
+        )
     finally:
         zadig.delete("/_sim/workflows/mall-uat/approval")
