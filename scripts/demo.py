@@ -1,9 +1,11 @@
-"""`make demo`: the whole bot on the embedded defaults, and a DingTalk-like prompt to chat with it.
+"""`make demo` / `make chat`: the whole bot on the embedded defaults, and a way to talk to it.
 
 Starts the Zadig simulator, the DingTalk simulator, the action server and the Rasa server on
-their default ports (7070, 7080, 5055, 5005), then reads what you type and sends it as a signed
-DingTalk group message from 张三. Everything the bot posts into the group, including the result
-it posts by itself when a task ends, is printed as it arrives.
+their default ports (7070, 7080, 5055, 5005). With ``--web`` (``make demo``) it prints the URL of
+the DingTalk-style group chat page the DingTalk simulator serves and runs until Ctrl-C. Without
+it (``make chat``) it reads what you type and sends it as a signed DingTalk group message from
+张三; everything the bot posts into the group, including the result it posts by itself when a
+task ends, is printed as it arrives.
 
 Commands at the prompt: /user <id> <name> (speak as someone else), /private (1:1 chat),
 /group, /fail [build|deploy] (the next task fails), /slow (tasks take a minute), /quit.
@@ -73,6 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="with --say: seconds to wait for replies after each message",
     )
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--web", action="store_true", help="serve the web chat page, no prompt")
     args = parser.parse_args(argv)
 
     model = args.model or newest_model()
@@ -97,6 +100,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RuntimeError as exc:
         print(f"could not start the demo: {exc}", file=sys.stderr)
         return 1
+    if args.web:
+        return serve_the_page(stack)
     chat = ChatClient(stack)
     chat.messages()  # skip anything left from an earlier demo run
     printer = Printer(chat)
@@ -155,6 +160,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         printer.drain()
         zadig.close()
         chat.close()
+        stack.stop()
+    return 0
+
+
+def serve_the_page(stack: Stack) -> int:
+    print(
+        f"\n部署助手 is running. Open {stack.dingtalk_url}/chat in a browser.\n"
+        "Type as 张三 (a developer) in the group: 把订单服务发到测试环境, 把网关发到生产环境,\n"
+        "确认; switch to 李四 (a release manager) at the top to approve (批准 N); the Zadig\n"
+        "panel on the right makes the next task fail, hang or need a Zadig approval.\n"
+        "Ctrl-C stops it.\n",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
         stack.stop()
     return 0
 
