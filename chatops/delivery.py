@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Awaitable, Callable, Optional, Set
+from typing import Any, Awaitable, Callable, List, Optional, Set
 
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.sender import DeliveryFailed, DingTalkSender
@@ -86,16 +86,22 @@ class OutboxSender:
         self._wakeup: Optional[asyncio.Event] = None
         self._task: Optional["asyncio.Task[None]"] = None
         self._lanes: Set["asyncio.Task[int]"] = set()
+        self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._wakeup = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        # The flag ends the loop even when Python 3.10's wait_for swallows the cancellation
+        # (it does when the wait finishes at the same moment, bpo-42130).
+        self._stopping = True
+        self.wake()
         for lane in list(self._lanes):
             lane.cancel()
         if task is not None:
@@ -117,14 +123,14 @@ class OutboxSender:
 
     async def _run(self) -> None:
         assert self._wakeup is not None
-        while True:
+        while not self._stopping:
+            # Cleared before the round: a reply queued while the round runs wakes the next one
+            # at once instead of waiting a tick.
+            self._wakeup.clear()
             try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
+                self.start_lanes()
             except Exception:  # the loop outlives any one round
                 logger.exception("outbox round failed")
-            self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.tick)
             except asyncio.TimeoutError:
@@ -132,25 +138,37 @@ class OutboxSender:
 
     # -- one round ---------------------------------------------------------------------------
 
-    async def run_once(self) -> int:
-        """Send what is due in up to ``lanes_at_once`` conversations; returns messages sent."""
+    def start_lanes(self) -> List["asyncio.Task[int]"]:
+        """Start a lane for each conversation with a message due (up to ``lanes_at_once`` in
+        all); lanes run on their own, and one that sent something looks for more when done."""
         free = self.lanes_at_once - len(self._lanes)
         if free <= 0:
-            return 0
+            return []
         busy = {getattr(t, "conversation_id", None) for t in self._lanes}
         conversations = [
             c for c in self.outbox.due_conversations(limit=free + len(busy)) if c not in busy
         ][:free]
-        if not conversations:
-            return 0
         tasks = []
         for conversation_id in conversations:
             task = asyncio.get_running_loop().create_task(self.send_lane(conversation_id))
             task.conversation_id = conversation_id  # type: ignore[attr-defined]
             self._lanes.add(task)
-            task.add_done_callback(self._lanes.discard)
+            task.add_done_callback(self._lane_done)
             tasks.append(task)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return tasks
+
+    def _lane_done(self, task: "asyncio.Task[int]") -> None:
+        self._lanes.discard(task)
+        if self._stopping:
+            return
+        # Only after progress: a lane that stopped for pacing or a back-off would otherwise be
+        # picked again at once, round after round.
+        if not task.cancelled() and task.exception() is None and task.result() > 0:
+            self.wake()
+
+    async def run_once(self) -> int:
+        """One round, waiting for its lanes; returns messages sent (tests, tools)."""
+        results = await asyncio.gather(*self.start_lanes(), return_exceptions=True)
         return sum(r for r in results if isinstance(r, int))
 
     async def send_lane(self, conversation_id: str) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from chatops.zadig.client import ZadigClient
-from chatops.zadig.errors import ZadigError, ZadigNotFound
+from chatops.zadig.errors import ZadigNotFound
 from chatops.zadig.models import Job, Task
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def diagnose(zadig: ZadigClient, task: Task) -> Diagnosis:
         log = await zadig.job_log(task.workflow_key, task.task_id, job.name)
     except ZadigNotFound:
         return Diagnosis(job, logs_available=False)
-    except ZadigError as exc:
+    except Exception as exc:  # never let the log cost the result (ZadigError or anything odd)
         logger.info("no log for %s#%s %s: %s", task.workflow_key, task.task_id, job.name, exc)
         return Diagnosis(job, logs_available=False)
     return Diagnosis(job, tail_of(log))

@@ -13,6 +13,7 @@ dropped silently. The app secret and the access token never appear in logs or ex
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -253,6 +254,8 @@ class DingTalkSender:
     def _webhook_usable(self, target: ReplyTarget) -> bool:
         if not target.session_webhook:
             return False
+        if any(ord(ch) < 33 or ord(ch) == 127 for ch in target.session_webhook):
+            return False  # not a URL DingTalk issued (controls, spaces): use the OpenAPI
         if _host(target.session_webhook) not in self.webhook_hosts:
             logger.warning(
                 "not posting to a session webhook outside DingTalk (%s); using the OpenAPI",
@@ -373,6 +376,14 @@ class DingTalkSender:
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if self._client is None:
             self._client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+        if "json" in kwargs:
+            # ASCII-escaped JSON: a lone surrogate that reached a message (from Zadig's text)
+            # cannot make httpx's strict UTF-8 encoding raise.
+            kwargs["content"] = json.dumps(kwargs.pop("json"), ensure_ascii=True).encode("ascii")
+            kwargs["headers"] = {
+                **(kwargs.get("headers") or {}),
+                "Content-Type": "application/json",
+            }
         try:
             return await self._client.request(method, url, **kwargs)
         except httpx.TransportError as exc:

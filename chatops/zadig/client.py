@@ -451,7 +451,7 @@ def _require(obj: Any, *names: str) -> None:
 
 def _seg(value: str) -> str:
     """A path segment; workflow keys are plain slugs, but never let one change the path."""
-    text = quote(str(value), safe="")
+    text = quote(str(value), safe="", errors="replace")  # a lone surrogate cannot raise here
     # "." and ".." would be removed from the path by URL normalisation.
     return {".": "%2E", "..": "%2E%2E"}.get(text, text)
 
