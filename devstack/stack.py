@@ -64,6 +64,14 @@ class Stack:
     throttle_seconds: float = 600.0
     # How long a production approval request waits (30 minutes; tests shorten it).
     approval_ttl: float = 1800.0
+    # The shared database (CHATOPS_DB_URL); empty = SQLite in state_dir.
+    db_url: str = ""
+    # More of the bot's environment (e.g. INBOUND_LOST_SECONDS), on top of bot_env().
+    extra_env: Dict[str, str] = field(default_factory=dict)
+    # The DingTalk simulator's limit over the whole robot; None = send_per_minute.
+    dingtalk_rate_limit: Optional[int] = None
+    # False: the simulators only (devstack.cluster starts the Rasa and action servers itself).
+    bot: bool = True
     processes: List[ServerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -110,6 +118,8 @@ class Stack:
             "ACTION_SERVER_TOKEN": ACTION_TOKEN,
             # The action server listens on loopback only (rasa_sdk reads SANIC_HOST).
             "SANIC_HOST": "127.0.0.1",
+            **({"CHATOPS_DB_URL": self.db_url} if self.db_url else {}),
+            **self.extra_env,
         }
 
     def _endpoints_file(self) -> Path:
@@ -175,13 +185,19 @@ class Stack:
                 "--bot-url",
                 self.bot_webhook,
                 "--rate-limit",
-                str(self.send_per_minute),
+                str(
+                    self.send_per_minute
+                    if self.dingtalk_rate_limit is None
+                    else self.dingtalk_rate_limit
+                ),
                 "--zadig-url",
                 self.zadig_url,
             ),
             self.ports.dingtalk,
             "/_sim/health",
         )
+        if not self.bot:
+            return
         self._spawn(
             "actions",
             [

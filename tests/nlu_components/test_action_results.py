@@ -9,7 +9,7 @@ import pytest
 from rasa.core.actions.action import RemoteAction
 
 import nlu_components  # noqa: F401  (installs the prepared validator)
-from nlu_components.action_results import _ORIGINAL, validate_action_result
+from nlu_components.action_results import _ORIGINAL, STOCK_SWITCH, install, validate_action_result
 
 VALID = [
     {"events": [], "responses": []},
@@ -26,6 +26,17 @@ INVALID = [
 
 
 def test_it_is_installed():
+    assert RemoteAction._validate_action_result is validate_action_result
+
+
+def test_the_benchmark_switch_keeps_rasas_own_validation(monkeypatch):
+    """CHATOPS_STOCK_ACTION_VALIDATION=1 (bench/latency.py's "before") installs nothing."""
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", _ORIGINAL)
+    monkeypatch.setenv(STOCK_SWITCH, "1")
+    install()
+    assert RemoteAction._validate_action_result is _ORIGINAL
+    monkeypatch.setenv(STOCK_SWITCH, "0")
+    install()
     assert RemoteAction._validate_action_result is validate_action_result
 
 
