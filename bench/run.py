@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.stack import ChatClient, Ports, Stack, newest_model  # noqa: E402
+from scripts.nlu_report import load_examples  # noqa: E402
 
 REPLY_P95_TARGET_S = 2.0
 PARSE_P95_TARGET_MS = 100.0
@@ -42,7 +43,6 @@ def pct(values: List[float], q: float) -> float:
 
 async def nlu_speed(model: Path) -> Dict[str, float]:
     from rasa.core.agent import Agent
-    from rasa.shared.nlu.training_data.loading import load_data
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # parse_message logs every message at debug level
@@ -50,7 +50,7 @@ async def nlu_speed(model: Path) -> Dict[str, float]:
     started = time.perf_counter()
     agent = Agent.load(model_path=str(model))
     load_s = time.perf_counter() - started
-    texts = [m.get("text") for m in load_data(str(ROOT / "tests" / "nlu")).intent_examples]
+    texts = [text for text, *_ in load_examples(ROOT / "tests" / "nlu")]
     await agent.parse_message(texts[0])  # warm-up
     timings = []
     for text in texts:

@@ -4,9 +4,9 @@ EntitySynonymMapper (fed by synonyms generated from the catalog) already maps �
 to environment keys and Chinese service aliases to service names. What it cannot do is
 shape-based: a task id written ``#45`` or ``45号`` must leave as ``45``; stray whitespace and
 punctuation around a span are dropped; and DIET plus regex features can yield the same entity
-twice, which would make a form see two values. In requests to act (`NEGATABLE`), entities said
-inside a negation ("不用发网关了") are dropped here too (chatops/negation.py), so no slot can
-take them.
+twice, which would make a form see two values. In every request but an unlock (`UNNEGATABLE`),
+entities said inside a negation ("不用发网关了") are dropped here too (chatops/negation.py), so
+no slot can take them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from chatops.negation import drop_negated
 
 _DIGITS = re.compile(r"\d+")
-# Requests whose entities say what to act on; in a lock request "别让人往生产发了" names the
-# environment to lock, and a question may negate anything, so the others keep their entities.
-NEGATABLE = frozenset({"deploy", "inform", "affirm", "rollback", "retry"})
+# In a lock request the negation is often the request itself: "别让人往生产发了" names the
+# environment to lock, so only a cue after the value counts ("生产先别锁，锁预发"); in an unlock
+# request "测试环境不用锁了" names the one to unlock, so none does. Every other intent drops what
+# it was told not to touch ("不是网关，是前端的发布怎么样了", "取消订单的，支付的别动").
+UNNEGATABLE = frozenset({"unlock_environment"})
+TRAILING_ONLY = frozenset({"lock_environment"})
 _EDGE_NOISE = " \t\r\n,，。.!！?？:：;；'\"“”‘’()（）[]【】<>《》"
 
 
@@ -72,8 +75,9 @@ class EntityCanonicalizer(GraphComponent):
             if entities:
                 intent = (message.get(INTENT) or {}).get("name")
                 kept = entities
-                if intent in NEGATABLE:
-                    kept = drop_negated(str(message.get(TEXT) or ""), entities)
+                if intent not in UNNEGATABLE:
+                    text = str(message.get(TEXT) or "")
+                    kept = drop_negated(text, entities, forward=intent not in TRAILING_ONLY)
                 message.set(ENTITIES, canonical_entities(kept), add_to_output=True)
         return messages
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from zoneinfo import ZoneInfo
 
 from chatops.catalog.access import AccessPolicy
 from chatops.catalog.freeze import DEFAULT_TIMEZONE, FreezeWindow
+from chatops.catalog.fuzzy import FuzzyNames
 from chatops.zadig.models import DeployRequest, ServiceBuild
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "catalog.yml"
@@ -73,6 +75,11 @@ class Catalog:
 
     # -- lookups -------------------------------------------------------------------------
 
+    @cached_property
+    def names(self) -> FuzzyNames:
+        """Short, misspelt and homophone names of the services and environments."""
+        return FuzzyNames.from_catalog(self)
+
     def environment(self, text: Optional[str]) -> Optional[Environment]:
         """The environment meant by a key or any alias (case-insensitive), else None."""
         if not text:
@@ -86,7 +93,9 @@ class Catalog:
             names = {_norm(env.key), *(_norm(a) for a in env.aliases)}
             if candidates & names:
                 return env
-        return None
+        # A derived short name or another spacing is a name; a typo is only a suggestion.
+        found = self.names.resolve(text, "environment")
+        return self.environments[found.value] if found and found.exact else None
 
     def service(self, text: Optional[str]) -> Optional[Service]:
         """The service meant by its name, module or any alias (case-insensitive), else None."""
@@ -96,14 +105,20 @@ class Catalog:
         for svc in self.services.values():
             if wanted in {_norm(svc.name), _norm(svc.module), *(_norm(a) for a in svc.aliases)}:
                 return svc
-        return None
+        # A derived short name (订单) or another spacing is a name; a typo is only a suggestion.
+        found = self.names.resolve(text, "service")
+        return self.services[found.value] if found and found.exact else None
 
     def suggest_services(self, text: str, limit: int = 3) -> List[str]:
         """Closest catalog service names to a misspelt one (``ordr-service`` -> order-service)."""
-        return _closest(text, {n: [n, *s.aliases] for n, s in self.services.items()}, limit)
+        close = [c.value for c in self.names.candidates(text, "service", limit)]
+        spellings = {n: [n, *s.aliases] for n, s in self.services.items()}
+        return close or _closest(text, spellings, limit)
 
     def suggest_environments(self, text: str, limit: int = 2) -> List[str]:
-        return _closest(text, {k: [k, *e.aliases] for k, e in self.environments.items()}, limit)
+        close = [c.value for c in self.names.candidates(text, "environment", limit)]
+        spellings = {k: [k, *e.aliases] for k, e in self.environments.items()}
+        return close or _closest(text, spellings, limit)
 
     def environment_of_workflow(self, workflow_key: str) -> Optional[Environment]:
         for env in self.environments.values():

@@ -12,6 +12,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from nlu_components.canonical import canonical_entities
 from nlu_components.tokenizer import ChatOpsJiebaTokenizer
+from scripts.nlu_report import data_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,8 @@ def test_no_whitespace_tokens_and_offsets_point_into_the_text(tokenizer):
 @pytest.mark.parametrize("data", ["data/nlu", "tests/nlu"])
 def test_every_annotation_falls_on_token_edges(tokenizer, data):
     misaligned = []
-    for message in load_data(str(ROOT / data)).intent_examples:
+    messages = [m for f in data_files(ROOT / data) for m in load_data(str(f)).intent_examples]
+    for message in messages:
         text = message.get("text")
         spans = tokens(tokenizer, text)
         starts = {s for _, s in spans}
