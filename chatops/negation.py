@@ -1,9 +1,17 @@
 """Values said inside a negation are not requests: "不用发网关了", "别发生产，发测试".
 
-A negation cue opens a scope that runs to the end of its clause (punctuation, or a word that
-turns to what is wanted instead: "而是", "改成", "只发"). Entities that start inside a scope are
-dropped before any slot can take them. "取消" is not a cue: it is the cancel request itself
-("取消测试环境的发布"), and "没/没有" are not either: they ask about the past ("为什么没发到生产").
+A negation cue opens a scope that runs to the end of its clause (punctuation, a space after a
+final particle as in dictated text, or a word that turns to what is wanted instead: "而是",
+"改成", "只发"); the scope of "不是" also ends at the
+next "是" ("不是网关是前端", as voice input arrives without punctuation). Entities that start
+inside a scope are dropped before any slot can take them.
+
+A cue can also come *after* what it negates: "支付就不用了", "订单先不发了", "网关不要". When the
+cue closes its clause (nothing but a verb and particles after it), the value said just before it
+in the clause is negated, with any joined to it by "和/跟/、" ("订单和支付都先不发了").
+
+"取消" is not a cue: it is the cancel request itself ("取消测试环境的发布"), and "没/没有" are not
+either: they ask about the past ("为什么没发到生产").
 """
 
 from __future__ import annotations
@@ -27,6 +35,13 @@ _CUES = (
     "不部署",
     "不上",
     "不动",
+    "不回滚",
+    "不回退",
+    "不重试",
+    "不取消",
+    "不看",
+    "不查",
+    "不锁",
     "除了",
     "don't",
     "dont",
@@ -36,7 +51,27 @@ _CUES = (
     "no need",
 )
 _CUE = re.compile("|".join(re.escape(c) for c in sorted(_CUES, key=len, reverse=True)), re.I)
-_END = re.compile(r"[，,。.;；!！?？\n]|而是|改成|改为|换成|只发|只要|但是|但|instead|but", re.I)
+_END = re.compile(
+    r"[，,。.;；!！?？\n]|(?<=[了啦吧啊呀哈呢哦嘛])\s+|而是|改成|改为|换成|只发|只要|但是|但"
+    r"|instead|but",
+    re.I,
+)
+# "不是 X 是 Y": a "是" that is not itself negated turns to what is wanted.
+_TURN = re.compile(r"(?<!不)是")
+# Clauses for a cue after what it negates; a space between Chinese words ends one too, as
+# dictated text comes: "算了生产不发了 订单服务先发测试".
+_CLAUSE = re.compile(r"[，,。.;；!！?？\n]|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
+# What may follow a cue that closes its clause: a verb of the request and particles. Not 上线:
+# "订单服务先别上线" says where not to go (production), not which service.
+_CLOSING = re.compile(
+    r"\s*(?:发布?|部署|上|动|管|弄|搞|跑|执行|回滚|回退|重试|重跑|停|取消|看|查|锁)?"
+    r"(?:它|他|了|啦|吧|啊|呀|哈|呢|哦|喔|嘛|先|都|也|就)*\s*$"
+)
+# "网关改成前端": what is replaced is not wanted (only right before the word).
+_REPLACED = re.compile(r"改成|改为|换成|换为")
+_ADJACENT = re.compile(r"^[\s的了也就还先都]*$")
+# What may join two values negated together: "订单和支付都不发了".
+_JOIN = re.compile(r"^\s*(?:和|跟|与|及|以及|还有|、|/|,|，|&|and)?\s*$", re.I)
 
 
 # "别" inside a word is not a cue: 分别, 特别, 区别, 级别, 类别, 个别, 告别, 识别, 性别.
@@ -59,19 +94,79 @@ def negated_spans(text: str) -> List[Tuple[int, int]]:
         if not _is_cue(text, cue.start(), cue.group().lower()):
             continue
         end = _END.search(text, cue.end())
-        spans.append((cue.start(), end.start() if end else len(text)))
+        stop = end.start() if end else len(text)
+        if "是" in cue.group():
+            turn = _TURN.search(text, cue.end(), stop)
+            stop = turn.start() if turn else stop
+        spans.append((cue.start(), stop))
     return spans
 
 
-def drop_negated(text: str, entities: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """The entities that are not inside a negation (those without a position are kept)."""
-    spans = negated_spans(text)
-    if not spans:
+def _closing_cues(text: str) -> List[int]:
+    """Starts of the cues that close their clause ("支付就不用了"): they negate what precedes."""
+    starts = []
+    for cue in _CUE.finditer(text or ""):
+        if not _is_cue(text, cue.start(), cue.group().lower()):
+            continue
+        end = _CLAUSE.search(text, cue.end())
+        rest = text[cue.end() : end.start() if end else len(text)]
+        if _CLOSING.match(rest):
+            starts.append(cue.start())
+    return starts
+
+
+def _before(text: str, cue: int, entities: Sequence[Dict[str, Any]]) -> List[int]:
+    """Indexes of the entities a clause-closing cue at ``cue`` negates: the last one before it
+    in its clause, and those joined to that one."""
+    clause_start = max((m.end() for m in _CLAUSE.finditer(text, 0, cue)), default=0)
+    placed = [
+        (i, e)
+        for i, e in enumerate(entities)
+        if isinstance(e.get("start"), int)
+        and isinstance(e.get("end"), int)
+        and clause_start <= e["start"]
+        and e["end"] <= cue
+    ]
+    placed.sort(key=lambda item: item[1]["start"])
+    if not placed:
+        return []
+    chosen = [placed[-1]]
+    for item in reversed(placed[:-1]):
+        if not _JOIN.match(text[item[1]["end"] : chosen[-1][1]["start"]]):
+            break
+        chosen.append(item)
+    return [i for i, _ in chosen]
+
+
+def _replaced(text: str, entities: Sequence[Dict[str, Any]]) -> List[int]:
+    """Indexes of the entities right before a "改成/换成" ("网关改成前端")."""
+    out = []
+    for word in _REPLACED.finditer(text or ""):
+        for i in _before(text, word.start(), entities)[:1]:
+            if _ADJACENT.match(text[entities[i]["end"] : word.start()]):
+                out.append(i)
+    return out
+
+
+def drop_negated(
+    text: str, entities: Sequence[Dict[str, Any]], *, forward: bool = True
+) -> List[Dict[str, Any]]:
+    """The entities that are not inside a negation (those without a position are kept).
+
+    ``forward=False`` applies only the cues that close their clause and replacements: in a
+    lock request "别让人往生产发了" names what to lock, while "生产先别锁" still says what not to.
+    """
+    spans = negated_spans(text) if forward else []
+    before = {i for cue in _closing_cues(text) for i in _before(text, cue, entities)}
+    before |= set(_replaced(text, entities))
+    if not spans and not before:
         return list(entities)
     kept = []
-    for entity in entities:
+    for i, entity in enumerate(entities):
         start = entity.get("start")
         if isinstance(start, int) and any(lo <= start < hi for lo, hi in spans):
+            continue
+        if i in before:
             continue
         kept.append(entity)
     return kept

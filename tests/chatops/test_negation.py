@@ -22,14 +22,25 @@ def entity(text, value, kind="service"):
         ("发支付服务而不是网关", ["网关"]),
         ("别发生产而是发测试", ["生产"]),
         ("don't deploy gateway, deploy order-service", ["gateway"]),
+        # "不是 X 是 Y" without punctuation (voice input): the scope ends at the turn.
+        ("不是网关是前端", ["网关"]),
+        ("回滚的不是订单服务是支付服务", ["订单服务"]),
+        # The cue after what it negates, closing its clause.
+        ("支付就不用了，把订单服务发到测试", ["支付"]),
+        ("订单先不发了，只发支付", ["订单"]),
+        ("把订单服务发到测试，网关不要", ["网关"]),
+        ("订单和支付都先不发了，发网关", ["订单", "支付"]),
+        ("生产不动，发到测试", ["生产"]),
     ],
 )
 def test_values_inside_a_negation_are_dropped(text, negated):
-    values = [
-        v
-        for v in ("网关", "生产", "测试", "支付服务", "订单服务", "gateway", "order-service")
-        if v in text
-    ]
+    names = ("网关", "生产", "测试", "支付服务", "订单服务", "gateway", "order-service", "前端")
+    names += ("支付", "订单")
+    values = []
+    for v in names:
+        # the longest name at each place: 订单服务, not also 订单 inside it
+        if v in text and not any(v != w and v in w and w in text for w in names):
+            values.append(v)
     kept = drop_negated(text, [entity(text, v) for v in values])
     assert sorted(v for v in values if v not in [e["value"] for e in kept]) == sorted(negated)
 
@@ -47,6 +58,44 @@ def test_values_inside_a_negation_are_dropped(text, negated):
 )
 def test_no_negation_here(text):
     assert negated_spans(text) == []
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        # A cue that does not close its clause negates what follows it, not what precedes.
+        ("订单服务发到测试环境不用审批吧", ["订单服务", "测试"]),
+        # Only the value next to a closing cue (and those joined to it) is negated.
+        ("把订单服务发到测试，支付不用了", ["订单服务", "测试"]),
+        # "不是…是" turns: what follows the 是 is wanted.
+        ("不是测试是生产", ["生产"]),
+        # What is replaced is not wanted; only the value right before "改成".
+        ("订单服务改成支付", ["支付"]),
+        ("订单服务发到测试，分支改成 dev", ["订单服务", "测试"]),
+        # "先别上线" says where not to go, not which service.
+        ("订单服务先别上线，发到测试就行", ["订单服务", "测试"]),
+        # A verb of another request closes the clause too.
+        ("订单服务不用回退了，支付回退到上一版", ["支付"]),
+        ("测试的先别停，把生产的取消掉", ["生产"]),
+        ("不回滚订单服务，只回滚支付", ["支付"]),
+        # Dictated text: a space between Chinese words ends a clause.
+        ("算了生产不发了 订单服务先发测试", ["订单服务", "测试"]),
+    ],
+)
+def test_what_a_negation_leaves(text, kept):
+    values = [v for v in ("订单服务", "测试", "生产", "支付") if v in text]
+    left = drop_negated(text, [entity(text, v) for v in values])
+    assert [e["value"] for e in left] == kept
+
+
+def test_trailing_cues_only_where_the_negation_can_be_the_request():
+    locking = "别让人往生产发了"  # lock_environment: names what to lock
+    assert drop_negated(locking, [entity(locking, "生产")], forward=False) == [
+        entity(locking, "生产")
+    ]
+    text = "生产先别锁，锁测试就行"
+    kept = drop_negated(text, [entity(text, "生产"), entity(text, "测试")], forward=False)
+    assert [e["value"] for e in kept] == ["测试"]
 
 
 def test_entities_without_a_position_are_kept():
