@@ -37,7 +37,17 @@ from chatops.zadig.models import DeployRequest
 logger = logging.getLogger(__name__)
 
 FORM = "deploy_form"
-FORM_SLOTS = ("service", "environment", "branch", "confirmed", "plan_shown")
+FORM_SLOTS = (
+    "service",
+    "environment",
+    "branch",
+    "confirmed",
+    "plan_shown",
+    "suggested_service",
+    "suggested_environment",
+)
+# The slot holding the single "did you mean" offer for each slot the form asks for.
+SUGGESTION = {"service": "suggested_service", "environment": "suggested_environment"}
 
 
 def reset_form_slots() -> List[EventType]:
@@ -68,6 +78,15 @@ def plan_of(catalog: Catalog, slots: Dict[str, Any]) -> Optional[DeployRequest]:
         return catalog.plan(services, env.key, branch if valid_branch(branch) else None)
     except KeyError:
         return None
+
+
+def _offer(slot: str, close: List[str], tracker: Tracker) -> Dict[Text, Any]:
+    """The suggestion slot's new value: the single close name offered, else cleared (only
+    mentioned when it changes)."""
+    offer = close[0] if len(close) == 1 else None
+    if offer is None and tracker.get_slot(SUGGESTION[slot]) is None:
+        return {}
+    return {SUGGESTION[slot]: offer}
 
 
 class ValidateDeployForm(FormValidationAction):
@@ -106,12 +125,18 @@ class ValidateDeployForm(FormValidationAction):
         slots = dict(tracker.slots)
         for event in events:
             slots[event["name"]] = event["value"]
+        set_now = {event["name"] for event in events}
         if starting:
             # A new request: only what this message names counts.
             for slot in FORM_SLOTS:
-                if slot not in named_now and slots.get(slot) is not None:
+                if slot not in named_now | set_now and slots.get(slot) is not None:
                     events.append(SlotSet(slot, None))
                     slots[slot] = None
+        for slot, offer_slot in SUGGESTION.items():
+            # An offer is spent once its slot holds a value (taken, or another name given).
+            if offer_slot not in set_now and slots.get(slot) and slots.get(offer_slot):
+                events.append(SlotSet(offer_slot, None))
+                slots[offer_slot] = None
         if slots.get("confirmed") is True:
             plan = plan_of(runtime().catalog, slots)
             if plan is None or fingerprint(plan) != slots.get("plan_shown"):
@@ -119,10 +144,42 @@ class ValidateDeployForm(FormValidationAction):
                 events.append(SlotSet("confirmed", None))
         return events
 
+    # -- a "did you mean" offer taken with a plain yes ------------------------------------
+
+    def _accepted(self, slot: str, tracker: Tracker) -> Optional[str]:
+        """The offered name when this message is a plain yes to the question about ``slot``."""
+        offered = tracker.get_slot(SUGGESTION[slot])
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        named = any(e.get("entity") == slot for e in message.get("entities") or [])
+        if (
+            offered
+            and intent == "affirm"
+            and not named
+            and tracker.get_slot("requested_slot") == slot
+        ):
+            return str(offered)
+        return None
+
+    async def extract_service(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        offered = self._accepted("service", tracker)
+        return {"service": [offered]} if offered else {}
+
+    async def extract_environment(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        offered = self._accepted("environment", tracker)
+        return {"environment": offered} if offered else {}
+
+    # -- validation ------------------------------------------------------------------------
+
     async def validate_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """Catalog services (by name or alias); say what was not found and what is close."""
+        """Catalog services (by name, alias, short name or a close spelling); say what was not
+        found and what is close; a single close name is kept as the offer a yes accepts."""
         catalog = runtime().catalog
         found: List[str] = []
         for wanted in service_values(value):
@@ -130,10 +187,10 @@ class ValidateDeployForm(FormValidationAction):
             if service is None:
                 close = catalog.suggest_services(wanted)
                 dispatcher.utter_message(text=replies.unknown_service(wanted, close))
-                return {"service": None}
+                return {"service": None, **_offer("service", close, tracker)}
             if service.name not in found:
                 found.append(service.name)
-        return {"service": found or None}
+        return {"service": found or None, **_offer("service", [], tracker)}
 
     async def validate_environment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -149,8 +206,8 @@ class ValidateDeployForm(FormValidationAction):
             text = wanted[0] if wanted else None
             close = catalog.suggest_environments(text or "")
             dispatcher.utter_message(text=replies.unknown_environment(text, close))
-            return {"environment": None}
-        return {"environment": next(iter(envs))}
+            return {"environment": None, **_offer("environment", close, tracker)}
+        return {"environment": next(iter(envs)), **_offer("environment", [], tracker)}
 
     async def validate_branch(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -174,10 +231,14 @@ class ActionAskService(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Ask which service, offering every catalog service as a one-tap choice."""
+        """Ask which service, offering every catalog service as a one-tap choice (the one just
+        offered as "是要 X 吗" first, and without repeating the whole list in the text)."""
         services = list(runtime().catalog.services.values())
+        offered = tracker.get_slot("suggested_service")
+        if offered:
+            services.sort(key=lambda s: s.name != offered)
         dispatcher.utter_message(
-            text=replies.ask_service(services),
+            text=replies.yes_takes(offered) if offered else replies.ask_service(services),
             buttons=choice_buttons([(replies.service_choice(s), s.name) for s in services]),
         )
         return []
@@ -190,10 +251,13 @@ class ActionAskEnvironment(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Ask which environment, listing the catalog's environments."""
+        """Ask which environment, listing the catalog's environments (an offered one first)."""
         envs = list(runtime().catalog.environments.values())
+        offered = tracker.get_slot("suggested_environment")
+        if offered:
+            envs.sort(key=lambda e: e.key != offered)
         dispatcher.utter_message(
-            text=replies.ask_environment(envs),
+            text=replies.yes_takes(offered) if offered else replies.ask_environment(envs),
             buttons=choice_buttons([(replies.environment_choice(e), e.key) for e in envs]),
         )
         return []

@@ -29,6 +29,11 @@ def unknown_environment(wanted: Optional[str], close: Sequence[str]) -> str:
     return f"没有 {wanted} 这个环境{_did_you_mean(close)}"
 
 
+def yes_takes(offered: str) -> str:
+    """After a single "是要 X 吗？": how to take it, instead of the whole list again."""
+    return f"回复“是”就用 {offered}，或者点下面选别的。"
+
+
 def invalid_branch(branch: Optional[str]) -> str:
     return f"分支名 {branch!r} 不合法，我会用环境的默认分支。"
 

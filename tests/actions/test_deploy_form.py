@@ -20,6 +20,8 @@ RESET = [
     SlotSet("branch", None),
     SlotSet("confirmed", None),
     SlotSet("plan_shown", None),
+    SlotSet("suggested_service", None),
+    SlotSet("suggested_environment", None),
 ]
 ALL_SERVICES = [
     "user-service",
@@ -84,7 +86,8 @@ async def test_validate_service_rejects_a_misspelling_and_suggests_the_close_nam
         "ordr-service", dispatcher, form_tracker(), {}
     )
 
-    assert result == {"service": None}
+    # The single close name is kept as the offer a plain "是" takes.
+    assert result == {"service": None, "suggested_service": "order-service"}
     [text] = texts(dispatcher)
     assert "没有找到 ordr-service" in text
     assert "order-service" in text
@@ -144,7 +147,7 @@ async def test_validate_environment_rejects_an_unknown_environment(rt, form_trac
 async def test_validate_environment_suggests_the_close_key(rt, form_tracker, dispatcher):
     result = await ValidateDeployForm().validate_environment("prd", dispatcher, form_tracker(), {})
 
-    assert result == {"environment": None}
+    assert result == {"environment": None, "suggested_environment": "prod"}
     [text] = texts(dispatcher)
     assert "没有 prd 这个环境" in text and "prod" in text
 
@@ -255,9 +258,92 @@ async def test_form_run_asks_again_for_an_unknown_service(rt, make_tracker, disp
     assert events == [
         SlotSet("service", None),
         SlotSet("environment", "test"),
+        SlotSet("suggested_service", "order-service"),
         SlotSet("requested_slot", "service"),
     ]
     assert "没有找到 ordr-service" in texts(dispatcher)[0]
+
+
+def answered(make_tracker, intent, entities=(), **slots):
+    """A tracker as Rasa sends it to validate_deploy_form after an answer with no candidates."""
+    tracker = make_tracker(
+        intent=intent, entities=list(entities), slots=slots, active_loop="deploy_form"
+    )
+    tracker.events = [
+        {"event": "user", "text": "是", "parse_data": {}, "input_channel": "dingtalk"}
+    ]
+    return tracker
+
+
+async def test_a_plain_yes_takes_the_single_service_offered(rt, make_tracker, dispatcher, domain):
+    tracker = answered(
+        make_tracker,
+        "affirm",
+        suggested_service="order-service",
+        environment="test",
+        requested_slot="service",
+    )
+
+    events = await ValidateDeployForm().run(dispatcher, tracker, domain)
+
+    assert final(events)["service"] == ["order-service"]
+    assert final(events)["suggested_service"] is None  # spent
+    assert dispatcher.messages == []
+
+
+async def test_a_plain_yes_takes_the_single_environment_offered(
+    rt, make_tracker, dispatcher, domain
+):
+    tracker = answered(
+        make_tracker,
+        "affirm",
+        service=["order-service"],
+        suggested_environment="uat",
+        requested_slot="environment",
+    )
+
+    events = await ValidateDeployForm().run(dispatcher, tracker, domain)
+
+    assert final(events)["environment"] == "uat"
+    assert final(events)["suggested_environment"] is None
+
+
+@pytest.mark.parametrize(
+    "intent, entities, requested",
+    [
+        ("deny", [], "service"),  # "不是"
+        ("affirm", [{"entity": "service", "value": "gateway"}], "service"),  # "对，发网关"
+        ("affirm", [], "environment"),  # the question is about another slot now
+    ],
+)
+async def test_an_offer_is_taken_only_by_a_plain_yes_to_its_question(
+    rt, make_tracker, dispatcher, domain, intent, entities, requested
+):
+    tracker = answered(
+        make_tracker,
+        intent,
+        entities,
+        suggested_service="order-service",
+        requested_slot=requested,
+    )
+
+    extracted = await ValidateDeployForm().extract_service(dispatcher, tracker, domain)
+
+    assert extracted == {}
+
+
+async def test_asking_again_after_an_offer_does_not_repeat_the_whole_list(
+    rt, make_tracker, dispatcher
+):
+    tracker = make_tracker(
+        intent="deploy", slots={"suggested_service": "payment-service"}, active_loop="deploy_form"
+    )
+
+    await ActionAskService().run(dispatcher, tracker, {})
+
+    [message] = dispatcher.messages
+    assert message["text"] == "回复“是”就用 payment-service，或者点下面选别的。"
+    assert message["buttons"][0]["payload"].endswith("payment-service")
 
 
 async def test_form_run_validates_a_branch_given_with_the_request(

@@ -38,6 +38,8 @@ RESET = [
     SlotSet("branch", None),
     SlotSet("confirmed", None),
     SlotSet("plan_shown", None),
+    SlotSet("suggested_service", None),
+    SlotSet("suggested_environment", None),
 ]
 
 

@@ -48,11 +48,22 @@ def test_clarifying_questions(chat, zadig):
     assert len(triggers(zadig, "mall-test")) == 1
 
 
-def test_unknown_service_gets_a_suggestion(chat, zadig):
-    chat.say("发 ordr-service 到测试环境")
-    got = collect(chat, has("order-service"))
-    assert has("没有找到 ordr-service")(got), texts(got)
+def test_an_unknown_service_gets_a_suggestion_and_a_plain_yes_takes_it(chat, zadig):
+    chat.say("发 order-api 到测试环境")
+    got = collect(chat, has("回复“是”就用 order-service"))
+    assert has("没有找到 order-api，是要 order-service 吗？")(got), texts(got)
+    assert not has("可选：")(got), texts(got)  # not the whole list again
     assert triggers(zadig, "mall-test") == []
+    chat.say("是")
+    got = collect(chat, has("已开始发布"))
+    assert has("order-service → test")(got), texts(got)
+    assert len(triggers(zadig, "mall-test")) == 1
+
+
+def test_short_names_and_pinyin_typos_are_understood(chat, zadig):
+    chat.say("把订单服物发到测式环境")
+    got = collect(chat, has("已开始发布"))
+    assert has("order-service → test")(got), texts(got)
 
 
 def test_production_deploy_confirmed_goes_to_approval(chat, zadig):
