@@ -26,7 +26,7 @@ def browser():
 def test_deploy_then_a_production_deploy_approved_by_a_release_manager(stack, zadig, browser):
     page = webchat.open_chat(browser, stack.dingtalk_url, f"cid-web-{time.time_ns()}")
     errors: list = []
-    page.on("pageerror", errors.append)
+    page.on("pageerror", lambda exc: errors.append(exc))
 
     number = webchat.production_scenario(page)
 
