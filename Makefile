@@ -19,6 +19,7 @@ ACTION_SERVER_TOKEN ?= $(shell test -s var/action-server-token || { mkdir -p var
 export ACTION_SERVER_TOKEN
 
 .PHONY: demo chat screenshot test setup train model lint types unit validate nlu-gate stories e2e browser bench bench-nlu \
+        bench-latency bench-cold-start bench-no-retrain \
         catalog-refresh audit-export generate run actions shell clean
 
 ## demo: the bot on the embedded defaults (Zadig + DingTalk simulators, SQLite) and a DingTalk-style
@@ -88,12 +89,34 @@ browser: model
 	scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m browser tests/simulators tests/e2e
 
+## bench: start-up and NLU speed through the whole stack, then the latency benchmark under load
+## (bench-latency without the profile)
 bench: model
 	$(PY) -m bench.run
+	@$(MAKE) --no-print-directory bench-latency LATENCY_ARGS=
 
 ## bench-nlu: train and score every pipeline variant in bench/configs/ (slow: minutes per variant)
 bench-nlu: setup
 	$(PY) -m bench.nlu_variants
+
+## bench-latency: message -> reply latency at 1/10/50 users through 1 and 2 replicas on PostgreSQL
+## and Redis, Rasa's own action-result validation vs the prepared one; py-spy profile (slow: ~25 min)
+LATENCY_ARGS ?= --profile
+bench-latency: model
+	@test -x var/tools-pyspy/bin/py-spy || { python3 -m venv var/tools-pyspy && \
+	  var/tools-pyspy/bin/pip install -q py-spy==0.4.1; }
+	@scripts/services.sh start >var/services.env
+	@set -a; . var/services.env; set +a; $(PY) -m bench.latency $(LATENCY_ARGS); \
+	  status=$$?; scripts/services.sh stop; exit $$status
+
+## bench-cold-start: model load time and the Rasa server's memory per pipeline variant
+## (needs the variant models of `make bench-nlu`)
+bench-cold-start: model
+	$(PY) -m bench.cold_start
+
+## bench-no-retrain: services added to the catalog after training, understood after a restart
+bench-no-retrain: model
+	$(PY) -m bench.no_retrain --model "$$(scripts/bootstrap.sh model)"
 
 catalog-refresh: setup
 	$(PY) -m scripts.refresh_catalog
