@@ -270,7 +270,8 @@ class ActionAskConfirmed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Show the exact production plan and ask for an explicit yes; remember what was shown."""
+        """Show the exact production plan, with what runs there now, and ask for an explicit
+        yes; remember what was shown."""
         rt = runtime()
         plan = plan_of(rt.catalog, dict(tracker.slots))
         if plan is None:  # cannot happen while the form asks in order; do not confirm nothing
@@ -278,8 +279,11 @@ class ActionAskConfirmed(Action):
             return [SlotSet("plan_shown", None)]
         env = rt.catalog.environments[plan.env_name]
         needs_approval = rt.catalog.access.for_environment(env.key).approval is not None
+        changes = await rt.deployments.change_summary(plan, env)
         dispatcher.utter_message(
-            text=replies.confirm_production(plan, env.label, needs_approval=needs_approval),
+            text=replies.confirm_production(
+                plan, env.label, needs_approval=needs_approval, changes=changes
+            ),
             buttons=choice_buttons([("确认", "确认"), ("不发了", "不发了")]),
         )
         return [SlotSet("plan_shown", fingerprint(plan))]

@@ -145,9 +145,15 @@ class Deployments:
         )
         mentions = approvers(self.catalog.access, env.key, who.actor.staff_id)
         self._audit(events.APPROVAL_REQUESTED, plan, who, approval_id=request.id)
-        return ApprovalAsked(
-            request, replies.approval_requested(request, env, mentions, self.approval_ttl), mentions
-        )
+        changes = await self.change_summary(plan, env)
+        text = replies.approval_requested(request, env, mentions, self.approval_ttl, changes)
+        return ApprovalAsked(request, text, mentions)
+
+    async def change_summary(self, plan: DeployRequest, env: Environment) -> str:
+        """What runs in ``env`` now next to what ``plan`` deploys (production confirmations and
+        approval requests show it)."""
+        running = await self.operations.images.running_now(plan.service_names, env)
+        return replies.change_summary(plan.branch, running, self.catalog.timezone)
 
     # -- the approver's side ----------------------------------------------------------------
 

@@ -13,12 +13,23 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import partial
-from typing import Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import (
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 from chatops.catalog import Catalog, Environment
 from chatops.state.followups import FollowupStore
 from chatops.zadig.client import ZadigClient
-from chatops.zadig.errors import ZadigNotFound
+from chatops.zadig.errors import ZadigError, ZadigNotFound
 from chatops.zadig.models import TERMINAL_STATUSES, ServiceImage, Task, TaskSummary
 
 # A task in one of these states may have passed its deploy job (running, or stopped at a later
@@ -98,6 +109,18 @@ class ImageHistory:
         """The newest deploy: what runs now, as far as Zadig's tasks tell."""
         found = await self.history(service, env)
         return found[0] if found else None
+
+    async def running_now(
+        self, services: Sequence[str], env: Environment
+    ) -> Optional[Dict[str, Optional[Deployed]]]:
+        """What runs now for each of ``services`` (None for one never deployed there), for the
+        change summary before production; None when Zadig could not be read (the summary is then
+        left out: it informs a decision, it must not block one)."""
+        try:
+            found = await _gather([partial(self.current, name, env) for name in services])
+        except ZadigError:
+            return None
+        return dict(zip(services, found))
 
     async def previous(self, service: str, env: Environment) -> Optional[Deployed]:
         """The newest deploy of an image other than the current one (what to roll back to)."""

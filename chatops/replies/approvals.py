@@ -32,7 +32,11 @@ def plan_summary(plan: DeployRequest) -> str:
 
 
 def approval_requested(
-    request: "ApprovalRequest", env: "Environment", mentions: Sequence[str], ttl: float
+    request: "ApprovalRequest",
+    env: "Environment",
+    mentions: Sequence[str],
+    ttl: float,
+    changes: str = "",
 ) -> str:
     plan = request.plan
     who = f"需要 {mention_text(mentions)} 中的一位批准" if mentions else "需要审批人批准"
@@ -44,6 +48,7 @@ def approval_requested(
         f"- 环境：{env.key}（{env.label}）\n"
         f"- 分支：{plan['branch']}\n"
         f"- 工作流：{plan['workflow_key']}\n"
+        f"{changes}"
         f"{who}，{duration_text(ttl)}内有效。批准前不会向 Zadig 发送任何请求。\n"
         f"审批人请回复“批准 {request.id}”，或“驳回 {request.id} 原因”。"
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence
+from datetime import tzinfo
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from chatops.zadig.errors import (
     ZadigError,
@@ -12,7 +13,9 @@ from chatops.zadig.models import DeployRequest, TriggeredTask
 
 if TYPE_CHECKING:
     from chatops.catalog import Environment, Service
+    from chatops.images import Deployed
 from chatops.replies.base import explain_zadig_error
+from chatops.replies.operations import deployed_text
 
 # -- the deploy form ---------------------------------------------------------------------------
 
@@ -66,7 +69,24 @@ def one_environment_at_a_time(keys: Sequence[str]) -> str:
     return f"一次只能发到一个环境（你提到了 {' / '.join(keys)}），发到哪个？"
 
 
-def confirm_production(plan: DeployRequest, env_label: str, *, needs_approval: bool) -> str:
+def change_summary(
+    branch: str, running: Optional[Mapping[str, Optional["Deployed"]]], tz: tzinfo
+) -> str:
+    """What runs in the environment now, next to what this deploy brings (before production).
+    ``running`` None: Zadig could not be read, and the plan says so instead of guessing."""
+    if running is None:
+        return "- 现在运行：查不到（Zadig 暂时读不到任务记录）\n"
+    lines = ["- 现在运行："]
+    for service, deployed in running.items():
+        now = deployed_text(deployed, tz) if deployed else "没有找到部署记录"
+        lines.append(f"  - {service}：{now}")
+    lines.append(f"- 将发布：分支 {branch} 的新构建")
+    return "\n".join(lines) + "\n"
+
+
+def confirm_production(
+    plan: DeployRequest, env_label: str, *, needs_approval: bool, changes: str = ""
+) -> str:
     then = "提交审批（批准后才会开始发布）" if needs_approval else "开始发布"
     return (
         "⚠️ 这是生产环境发布，请确认：\n"
@@ -74,6 +94,7 @@ def confirm_production(plan: DeployRequest, env_label: str, *, needs_approval: b
         f"- 环境：{plan.env_name}（{env_label}）\n"
         f"- 工作流：{plan.workflow_key}\n"
         f"- 分支：{plan.branch}\n"
+        f"{changes}"
         f"回复“确认”{then}，回复“不发了”放弃。确认只对上面这份计划有效。"
     )
 

@@ -68,7 +68,7 @@ async def test_a_release_manager_approves_and_the_deploy_starts_naming_both_peop
     rt, fake, ask, make_tracker, dispatcher
 ):
     request = await ask()
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     fake.next_id["mall-prod"] = 12
 
     tracker = answer(make_tracker, "approve", f"批准 {request.id}", "lead01", "李四", request.id)
@@ -94,7 +94,7 @@ async def test_approving_ones_own_request_is_refused(rt, fake, ask, make_tracker
     tracker = answer(make_tracker, "approve", "批准", "lead01", "李四")
     await ActionApprove().run(dispatcher, tracker, {})
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     [text] = texts(dispatcher)
     assert text == "不能批准或驳回自己的申请。请 @lead02 批准。"
     assert rt.approvals.get(request.id).state == "pending"
@@ -117,7 +117,7 @@ async def test_an_approval_by_someone_not_allowed_is_refused(
     tracker = answer(make_tracker, "approve", "批准", user, "王五", request.id, external=external)
     await ActionApprove().run(dispatcher, tracker, {})
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     assert words in texts(dispatcher)[0]
     assert rt.approvals.get(request.id).state == "pending"
 
@@ -132,7 +132,7 @@ async def test_a_rejection_tells_the_requester_why_and_deploys_nothing(
         dispatcher, answer(make_tracker, "reject", text, "lead02", "赵六", request.id), {}
     )
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     [reply] = texts(dispatcher)
     assert f"赵六 驳回了审批 #{request.id}（张三 申请 order-service → prod）：周五不发生产" in reply
     assert "u1" in mentioned(dispatcher)[0]
@@ -150,7 +150,7 @@ async def test_an_expired_request_cannot_be_approved(
         dispatcher, answer(make_tracker, "approve", "批准", "lead01", "李四", request.id), {}
     )
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     assert "已过期，没有发布" in texts(dispatcher)[0]
     assert rt.approvals.get(request.id).state == "expired"
 
@@ -179,7 +179,7 @@ async def test_without_a_number_and_two_pending_the_bot_asks_which(
         dispatcher, answer(make_tracker, "approve", "批准", "lead01", "李四"), {}
     )
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     [text] = texts(dispatcher)
     assert "有 2 个待审批的申请，要批准哪一个？" in text
     assert f"#{first.id} 张三：order-service → prod" in text
@@ -198,7 +198,7 @@ async def test_an_unknown_number_or_one_from_another_chat_is_not_found(
     )
     await ActionApprove().run(dispatcher, tracker, {})
 
-    assert fake.calls == []
+    assert fake.writes == []  # reads only: what runs now, for the change summary
     assert texts(dispatcher) == [f"没有找到审批 #{number}。"]
 
 

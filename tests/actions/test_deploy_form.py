@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from rasa_sdk.events import ActiveLoop, SlotSet
 
@@ -13,6 +14,7 @@ from actions.deploy import (
     ValidateDeployForm,
 )
 from chatops.plans import fingerprint
+from tests.fakes.zadig import add_deploy_task
 
 RESET = [
     SlotSet("service", None),
@@ -512,6 +514,44 @@ async def test_ask_confirmed_shows_the_named_branch(rt, form_tracker, dispatcher
     assert "- 服务：gateway\n" in text
     assert "- 分支：release/2.3\n" in text
     assert "master" not in text
+
+
+async def test_ask_confirmed_shows_what_runs_in_production_now_next_to_what_comes(
+    rt, fake, form_tracker, dispatcher
+):
+    add_deploy_task(
+        fake,
+        "mall-prod",
+        41,
+        {"order-service": "harbor.example.com/mall/order-service:20261129-41"},
+        env="prod",
+        end_time=1764400000,  # 2025-11-29 15:06 in Asia/Shanghai
+        creator="wangwu",
+    )
+    tracker = form_tracker(service=["order-service", "payment-service"], environment="prod")
+
+    await ActionAskConfirmed().run(dispatcher, tracker, {})
+
+    text = texts(dispatcher)[0]
+    assert (
+        "- 现在运行：\n"
+        "  - order-service：20261129-41（mall-prod #41，wangwu，11-29 15:06）\n"
+        "  - payment-service：没有找到部署记录\n"
+        "- 将发布：分支 master 的新构建\n"
+    ) in text
+    assert fake.writes == []
+
+
+async def test_ask_confirmed_still_asks_when_zadig_cannot_say_what_runs(
+    rt, fake, form_tracker, dispatcher
+):
+    fake.fail("GET", "*", httpx.ConnectError("connection refused"))
+    tracker = form_tracker(service="order-service", environment="prod")
+
+    events = await ActionAskConfirmed().run(dispatcher, tracker, {})
+
+    assert "- 现在运行：查不到（Zadig 暂时读不到任务记录）\n" in texts(dispatcher)[0]
+    assert events == [SlotSet("plan_shown", fingerprint(rt.catalog.plan("order-service", "prod")))]
 
 
 # -- ActionStopDeploy ---------------------------------------------------------------------

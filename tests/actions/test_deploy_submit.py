@@ -153,7 +153,7 @@ async def test_submit_of_a_confirmed_production_plan_asks_for_approval_and_sends
 
     events = await ActionSubmitDeploy().run(dispatcher, tracker, {})
 
-    assert fake.calls == []  # nothing reaches Zadig before the approval
+    assert fake.writes == []  # nothing but reads reaches Zadig before the approval
     assert events == RESET
     [message] = dispatcher.messages
     # A ready DingTalk message: it @-mentions the release managers (and the requester).
@@ -161,6 +161,9 @@ async def test_submit_of_a_confirmed_production_plan_asks_for_approval_and_sends
     assert sent["at"]["atUserIds"] == ["u1", "lead01", "lead02"]
     assert "审批 #1：张三 申请发布到生产环境" in sent["markdown"]["text"]
     assert "批准 1" in sent["markdown"]["text"]
+    # The approvers see what runs in production now next to what would come.
+    assert "order-service：没有找到部署记录" in sent["markdown"]["text"]
+    assert "将发布：分支 master 的新构建" in sent["markdown"]["text"]
     [request] = rt.approvals.pending("cid1")
     assert (request.requester, request.plan["services"]) == ("u1", ["order-service"])
     decisions = [e.decision for e in rt.audit.events()]

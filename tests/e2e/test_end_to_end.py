@@ -70,6 +70,7 @@ def test_production_deploy_confirmed_goes_to_approval(chat, zadig):
     chat.say("把网关发到生产环境")
     got = collect(chat, has("请确认"))
     assert has("mall-prod")(got) and has("master")(got), texts(got)
+    assert has("- 现在运行：")(got) and has("- 将发布：分支 master 的新构建")(got), texts(got)
     assert "dtmd://dingtalkclient/sendMessage" in str(got[-1].get("payload") or got[-1]), got[-1]
     assert triggers(zadig, "mall-prod") == []
     chat.say("确认")

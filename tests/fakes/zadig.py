@@ -206,6 +206,11 @@ class FakeZadig:
 
     # -- what the tests inspect ------------------------------------------------------------
 
+    @property
+    def writes(self) -> List[Call]:
+        """Every request but a read: what would change something in Zadig."""
+        return [c for c in self.calls if c.method != "GET"]
+
     def calls_to(self, method: str, path: str = TASK_PATH) -> List[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
 
