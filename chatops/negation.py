@@ -28,8 +28,14 @@ _CUES = (
     "别",
     "甭",
     "先不",
+    "先不用",
+    "先不要",
+    "先不需要",
     "暂不",
+    "暂不用",
     "暂时不",
+    "暂时不用",
+    "暂时不要",
     "不是",
     "不发",
     "不部署",
@@ -51,20 +57,23 @@ _CUES = (
     "no need",
 )
 _CUE = re.compile("|".join(re.escape(c) for c in sorted(_CUES, key=len, reverse=True)), re.I)
+# A "了" or "吧" with more said after it ends a clause in unpunctuated text ("测试就别发了直接发
+# 预发"), except in 除了 / 为了.
+_PARTICLE_BREAK = r"(?<=[了吧])(?<![除为]了)(?=[^\s，,。.;；!！?？了啦吧啊呀哈呢哦嘛])"
 _END = re.compile(
-    r"[，,。.;；!！?？\n]|(?<=[了啦吧啊呀哈呢哦嘛])\s+|而是|改成|改为|换成|只发|只要|但是|但"
-    r"|instead|but",
+    r"[，,。.;；!！?？\n]|(?<=[了啦吧啊呀哈呢哦嘛])\s+|" + _PARTICLE_BREAK + r"|而是|改成|改为|换成"
+    r"|只发|只要|但是|但|直接|先发|再发|都|也|还|以外|之外|\s(?:to|in|on|into)\s|instead|but",
     re.I,
 )
 # "不是 X 是 Y": a "是" that is not itself negated turns to what is wanted.
 _TURN = re.compile(r"(?<!不)是")
 # Clauses for a cue after what it negates; a space between Chinese words ends one too, as
 # dictated text comes: "算了生产不发了 订单服务先发测试".
-_CLAUSE = re.compile(r"[，,。.;；!！?？\n]|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
+_CLAUSE = re.compile(r"[，,。.;；!！?？\n]|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])|" + _PARTICLE_BREAK)
 # What may follow a cue that closes its clause: a verb of the request and particles. Not 上线:
 # "订单服务先别上线" says where not to go (production), not which service.
 _CLOSING = re.compile(
-    r"\s*(?:发布?|部署|上|动|管|弄|搞|跑|执行|回滚|回退|重试|重跑|停|取消|看|查|锁)?"
+    r"\s*(?:发布?|部署|上|动|弄|搞|跑|执行|回滚|回退|重试|重跑|停|取消|看|查|锁)?"
     r"(?:它|他|了|啦|吧|啊|呀|哈|呢|哦|喔|嘛|先|都|也|就)*\s*$"
 )
 # "网关改成前端": what is replaced is not wanted (only right before the word).
@@ -74,17 +83,39 @@ _ADJACENT = re.compile(r"^[\s的了也就还先都]*$")
 _JOIN = re.compile(r"^\s*(?:和|跟|与|及|以及|还有|、|/|,|，|&|and)?\s*$", re.I)
 
 
-# "别" inside a word is not a cue: 分别, 特别, 区别, 级别, 类别, 个别, 告别, 识别, 性别.
+# "别" inside a word is not a cue: 分别, 特别, 区别, 级别, 类别, 个别, 告别, 识别, 性别; nor in
+# 别的 / 别人 / 别家 / 别处 ("别的服务都发到测试").
 _NOT_BIE = "分特区级类个告识性"
+_BIE_WORDS = "的人家处"
+# "连不上", "发不上", "跑不动": a verb before 不上/不动 makes "cannot", not "do not".
+_COMPLEMENT_VERBS = "连发跑对跟赶登推拉搞弄走用部"
+# "别忘了发前端", "不要漏了支付": a reminder of what to do.
+_REMINDER = "忘漏"
 
 
 def _is_cue(text: str, start: int, cue: str) -> bool:
     before = text[start - 1] if start else ""
+    after = text[start + len(cue) : start + len(cue) + 1]
+    if after and after in _REMINDER:
+        return False
     if cue == "别":
-        return before not in _NOT_BIE or not before
+        return (before not in _NOT_BIE or not before) and after not in _BIE_WORDS or not after
+    if cue in ("不上", "不动") and before and before in _COMPLEMENT_VERBS:
+        return False
+    if cue.startswith("不") and len(cue) > 1 and text[:start].endswith(cue[1:]):
+        return False  # an A-not-A question: 要不要, 是不是, 发不发, 回滚不回滚
     if cue.startswith("不") and len(cue) > 1 and before == cue[1]:
-        return False  # an A-not-A question: 要不要, 是不是, 用不用, 发不发
+        return False  # 用不用 (cue 不用 after 用)
+    if cue == "除了" and _additive(text, start + len(cue)):
+        return False  # "除了订单服务，支付服务也要发": besides, not except
     return True
+
+
+def _additive(text: str, start: int) -> bool:
+    """After 除了: an 也/还 before any 都/全/其他 means "besides" (nothing is excluded)."""
+    also = re.search(r"也|还", text[start:])
+    all_ = re.search(r"都|全|其他|其它|别的", text[start:])
+    return also is not None and (all_ is None or also.start() < all_.start())
 
 
 def negated_spans(text: str) -> List[Tuple[int, int]]:
@@ -132,7 +163,8 @@ def _before(text: str, cue: int, entities: Sequence[Dict[str, Any]]) -> List[int
         return []
     chosen = [placed[-1]]
     for item in reversed(placed[:-1]):
-        if not _JOIN.match(text[item[1]["end"] : chosen[-1][1]["start"]]):
+        same_kind = item[1].get("entity") == chosen[-1][1].get("entity")
+        if not same_kind or not _JOIN.match(text[item[1]["end"] : chosen[-1][1]["start"]]):
             break
         chosen.append(item)
     return [i for i, _ in chosen]

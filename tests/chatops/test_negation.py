@@ -88,6 +88,69 @@ def test_what_a_negation_leaves(text, kept):
     assert [e["value"] for e in left] == kept
 
 
+NAMES = (
+    "订单服务",
+    "支付服务",
+    "网关",
+    "前端",
+    "测试环境",
+    "测试",
+    "预发",
+    "生产",
+    "gateway",
+    "staging",
+)
+NAMES += ("订单", "支付")
+ENVIRONMENTS = ("测试环境", "测试", "预发", "生产", "staging")
+
+
+def said(text):
+    """Every name in ``text`` as an entity, longest first, as the NLU would tag them."""
+    found, taken = [], []
+    for name in sorted(NAMES, key=len, reverse=True):
+        start = text.find(name)
+        while start >= 0:
+            end = start + len(name)
+            if all(end <= a or start >= b for a, b in taken):
+                kind = "environment" if name in ENVIRONMENTS else "service"
+                found.append({"entity": kind, "value": name, "start": start, "end": end})
+                taken.append((start, end))
+            start = text.find(name, end)
+    return sorted(found, key=lambda e: e["start"])
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        # compound cues
+        ("订单服务先不要了，发支付服务到测试", ["支付服务", "测试"]),
+        ("生产先不用，先发测试", ["测试"]),
+        ("网关暂时不用了，发前端到测试", ["前端", "测试"]),
+        # unpunctuated: a 了 with more after it ends the clause
+        ("测试就别发了直接发预发", ["预发"]),
+        ("生产不发了发测试", ["测试"]),
+        ("别管测试了直接发生产", ["生产"]),
+        ("不用审批直接发生产", ["生产"]),
+        ("订单服务生产先不发了，发测试就行", ["订单服务", "测试"]),
+        # 除了: except vs besides
+        ("除了网关都发到测试", ["测试"]),
+        ("除了订单服务，支付服务也要发到测试", ["订单服务", "支付服务", "测试"]),
+        ("deploy everything except gateway to staging", ["staging"]),
+        # not negations at all
+        ("除了网关，别的服务都发到测试环境", ["测试环境"]),
+        ("别人刚发了生产，帮我看下订单服务的状态", ["生产", "订单服务"]),
+        ("测试环境连不上了，帮我重新发一下网关", ["测试环境", "网关"]),
+        ("订单服务在生产一直发不上，帮我看看", ["订单服务", "生产"]),
+        ("别忘了把前端也发了", ["前端"]),
+        ("发网关，不要漏了支付服务", ["网关", "支付服务"]),
+        ("订单服务发到测试不用管了", ["订单服务", "测试"]),
+        ("订单服务回滚不回滚", ["订单服务"]),
+    ],
+)
+def test_what_people_say_without_meaning_no(text, kept):
+    assert [e["value"] for e in drop_negated(text, said(text))] == kept
+
+
 def test_trailing_cues_only_where_the_negation_can_be_the_request():
     locking = "别让人往生产发了"  # lock_environment: names what to lock
     assert drop_negated(locking, [entity(locking, "生产")], forward=False) == [
