@@ -182,12 +182,16 @@ class ValidateDeployForm(FormValidationAction):
         found and what is close; a single close name is kept as the offer a yes accepts."""
         catalog = runtime().catalog
         found: List[str] = []
-        for wanted in service_values(value):
+        said = service_values(value)
+        for wanted in said:
             service = catalog.service(wanted)
             if service is None:
                 close = catalog.suggest_services(wanted)
                 dispatcher.utter_message(text=replies.unknown_service(wanted, close))
-                return {"service": None, **_offer("service", close, tracker)}
+                # A yes takes the offer as the whole answer: only when it was the only name
+                # (with several, a yes would silently drop the others).
+                offer = close if len(said) == 1 else []
+                return {"service": None, **_offer("service", offer, tracker)}
             if service.name not in found:
                 found.append(service.name)
         return {"service": found or None, **_offer("service", [], tracker)}
@@ -201,7 +205,7 @@ class ValidateDeployForm(FormValidationAction):
         envs = {env.key: env for env in map(catalog.environment, wanted) if env is not None}
         if len(envs) > 1:
             dispatcher.utter_message(text=replies.one_environment_at_a_time(list(envs)))
-            return {"environment": None}
+            return {"environment": None, **_offer("environment", [], tracker)}
         if not envs:
             text = wanted[0] if wanted else None
             close = catalog.suggest_environments(text or "")

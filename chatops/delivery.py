@@ -159,11 +159,18 @@ class OutboxSender:
 
     def _lane_done(self, task: "asyncio.Task[int]") -> None:
         self._lanes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "outbox lane for %s failed",
+                getattr(task, "conversation_id", "?"),
+                exc_info=task.exception(),
+            )
+            return
         if self._stopping:
             return
         # Only after progress: a lane that stopped for pacing or a back-off would otherwise be
         # picked again at once, round after round.
-        if not task.cancelled() and task.exception() is None and task.result() > 0:
+        if not task.cancelled() and task.result() > 0:
             self.wake()
 
     async def run_once(self) -> int:
@@ -186,9 +193,10 @@ class OutboxSender:
                 if not await self._send(message):
                     return sent
                 sent += 1
-                self.outbox.lease(
+                if not self.outbox.lease(
                     conversation_id, self.owner, LANE_LEASE_SECONDS, self.capacity or 1.0
-                )
+                ):
+                    return sent  # the lease went to another replica: it sends the rest
         finally:
             self.outbox.release(conversation_id, self.owner)
 

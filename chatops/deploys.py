@@ -130,6 +130,7 @@ class Deployments:
         rule = self.catalog.access.for_environment(env.key).approval
         if rule is None:
             return await self.start(plan, who)
+        changes = await self.change_summary(plan, env)  # before anything is recorded
         request = self.approvals.create(
             kind="deploy",
             environment=env.key,
@@ -145,7 +146,6 @@ class Deployments:
         )
         mentions = approvers(self.catalog.access, env.key, who.actor.staff_id)
         self._audit(events.APPROVAL_REQUESTED, plan, who, approval_id=request.id)
-        changes = await self.change_summary(plan, env)
         text = replies.approval_requested(request, env, mentions, self.approval_ttl, changes)
         return ApprovalAsked(request, text, mentions)
 

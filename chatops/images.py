@@ -11,6 +11,7 @@ task's. Images still a template (``{{.job.build...}}``, before the job ran) are 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from functools import partial
 from typing import (
@@ -29,7 +30,7 @@ from typing import (
 from chatops.catalog import Catalog, Environment
 from chatops.state.followups import FollowupStore
 from chatops.zadig.client import ZadigClient
-from chatops.zadig.errors import ZadigError, ZadigNotFound
+from chatops.zadig.errors import ZadigNotFound
 from chatops.zadig.models import TERMINAL_STATUSES, ServiceImage, Task, TaskSummary
 
 # A task in one of these states may have passed its deploy job (running, or stopped at a later
@@ -37,7 +38,10 @@ from chatops.zadig.models import TERMINAL_STATUSES, ServiceImage, Task, TaskSumm
 MAY_HAVE_DEPLOYED = TERMINAL_STATUSES | {"running", "pause", "waitforapprove"}
 PAGE_SIZE = 50  # tasks per list call (one call for the default depth)
 PARALLEL = 4  # task details read at once
+# The change summary before production waits this long for Zadig, then goes without.
+SUMMARY_SECONDS = 5.0
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,11 +118,17 @@ class ImageHistory:
         self, services: Sequence[str], env: Environment
     ) -> Optional[Dict[str, Optional[Deployed]]]:
         """What runs now for each of ``services`` (None for one never deployed there), for the
-        change summary before production; None when Zadig could not be read (the summary is then
-        left out: it informs a decision, it must not block one)."""
+        change summary before production; None when Zadig could not be read within
+        `SUMMARY_SECONDS` (the summary then says so: it informs a decision, it must not block or
+        break one)."""
+        calls = [partial(self.current, name, env) for name in services]
         try:
-            found = await _gather([partial(self.current, name, env) for name in services])
-        except ZadigError:
+            found = await asyncio.wait_for(_gather(calls), timeout=SUMMARY_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("what runs in %s: Zadig did not answer in %ss", env.key, SUMMARY_SECONDS)
+            return None
+        except Exception:  # noqa: BLE001 - a summary must never break a confirmation
+            logger.exception("what runs in %s could not be read", env.key)
             return None
         return dict(zip(services, found))
 

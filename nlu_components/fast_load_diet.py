@@ -61,7 +61,7 @@ class FastLoadDIETClassifier(DIETClassifier):
         model = super()._load_model_class(
             tf_model_file, model_data_example, label_data, entity_tag_specs, eager, True
         )
-        model.run_eagerly = False
+        model.run_eagerly = bool(config.get(RUN_EAGERLY, False))
         model.config[RUN_EAGERLY] = config.get(RUN_EAGERLY, False)
         predict_data_example = RasaModelData(
             label_key=model_data_example.label_key,

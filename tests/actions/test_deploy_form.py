@@ -95,6 +95,28 @@ async def test_validate_service_rejects_a_misspelling_and_suggests_the_close_nam
     assert "order-service" in text
 
 
+async def test_no_offer_a_yes_could_take_when_several_services_were_named(
+    rt, form_tracker, dispatcher
+):
+    result = await ValidateDeployForm().validate_service(
+        ["order-service", "ordr-servce"], dispatcher, form_tracker(), {}
+    )
+
+    # "是" would make the offer the whole answer and silently drop order-service.
+    assert result == {"service": None}
+    assert "是要 order-service 吗" in texts(dispatcher)[0]
+
+
+async def test_two_environments_at_once_clear_an_earlier_offer(rt, form_tracker, dispatcher):
+    tracker = form_tracker(suggested_environment="prod")
+
+    result = await ValidateDeployForm().validate_environment(
+        ["test", "uat"], dispatcher, tracker, {}
+    )
+
+    assert result == {"environment": None, "suggested_environment": None}
+
+
 async def test_validate_service_rejects_an_unknown_name_without_a_suggestion(
     rt, form_tracker, dispatcher
 ):

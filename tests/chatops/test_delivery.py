@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import List
 
 import httpx
@@ -207,3 +208,18 @@ async def test_two_replicas_send_each_message_once(db, dingtalk, clock, sleeps):
     assert sum(results) == 12
     assert len(dingtalk.calls(WEBHOOK_PATH)) == 12
     assert all(posted(dingtalk, f"cid-{n}") == ["a", "b"] for n in range(6))
+
+
+async def test_a_lane_that_fails_is_logged_not_swallowed(db, dingtalk, clock, sleeps, caplog):
+    sender = make_sender(db, dingtalk, clock, sleeps)
+    queue(db, clock, "cidX", "hello")
+
+    def broken(conversation_id):
+        raise RuntimeError("row cannot be read")
+
+    sender.outbox.next_message = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="chatops.delivery"):
+        await sender.run_once()
+
+    assert "outbox lane for cidX failed" in caplog.text
+    assert "row cannot be read" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import httpx
@@ -273,3 +274,35 @@ async def test_an_environment_without_a_rollback_workflow(zadig, db):
     found = await ImageHistory(client, CATALOG, FollowupStore(db)).history("order-service", plain)
     assert [d.tag for d in found] == ["only"]
     assert not [c for c in fake.calls if "rollback" in c.path]
+
+
+# -- what runs now, for the change summary before production ----------------------------------
+
+
+async def test_running_now_names_each_service_and_none_for_one_never_deployed(history, world):
+    running = await history.running_now(["order-service", "web-frontend"], TEST)
+
+    assert running is not None
+    assert running["web-frontend"] is None
+    assert running["order-service"] == await history.current("order-service", TEST)
+
+
+async def test_running_now_gives_up_on_a_slow_zadig_instead_of_holding_the_turn(
+    history, monkeypatch
+):
+    async def slow(service, env):
+        await asyncio.sleep(10)
+
+    monkeypatch.setattr(images, "SUMMARY_SECONDS", 0.05)
+    monkeypatch.setattr(history, "current", slow)
+
+    assert await history.running_now(["order-service"], TEST) is None
+
+
+async def test_running_now_survives_any_error(history, monkeypatch):
+    async def broken(service, env):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(history, "current", broken)
+
+    assert await history.running_now(["order-service"], TEST) is None
