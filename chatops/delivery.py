@@ -201,7 +201,9 @@ class OutboxSender:
             self.outbox.release(conversation_id, self.owner)
 
     async def _paced(self, conversation_id: str) -> bool:
-        """Take a token of the conversation (and the global) bucket; False = try later."""
+        """Take a token of the conversation (and the global) bucket; False = try later, and
+        a token already taken from the conversation's bucket is given back."""
+        taken = []
         for lane, per_minute, capacity in (
             (conversation_id, self.refill_per_minute, self.capacity),
             (GLOBAL_LANE, float(self.global_per_minute), float(self.global_per_minute)),
@@ -209,12 +211,14 @@ class OutboxSender:
             if per_minute <= 0:
                 continue
             wait = self.outbox.take_token(lane, per_minute, capacity)
-            if wait > MAX_INLINE_WAIT:
-                return False
-            if wait > 0:
+            if wait > 0 and wait <= MAX_INLINE_WAIT:
                 await self.sleep(wait)
-                if self.outbox.take_token(lane, per_minute, capacity) > 0:
-                    return False
+                wait = self.outbox.take_token(lane, per_minute, capacity)
+            if wait > 0:
+                for spent, burst in taken:
+                    self.outbox.give_back(spent, burst)
+                return False
+            taken.append((lane, capacity))
         return True
 
     async def _send(self, message: OutboxMessage) -> bool:

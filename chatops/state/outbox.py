@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from chatops.state.db import Database, row_dict
@@ -180,6 +180,17 @@ class Outbox:
                 .values(tokens=tokens, refilled_at=now)
             )
         return wait
+
+    def give_back(self, conversation_id: str, burst: float) -> None:
+        """Return a token spent for a send that did not happen (another bucket refused it)."""
+        with self.db.begin() as conn:
+            conn.execute(
+                update(lanes)
+                .where(lanes.c.conversation_id == conversation_id)
+                .values(
+                    tokens=case((lanes.c.tokens + 1.0 > burst, burst), else_=lanes.c.tokens + 1.0)
+                )
+            )
 
     def block(self, conversation_id: str, until: float) -> None:
         """DingTalk throttled this conversation: nothing is sent to it before ``until``."""

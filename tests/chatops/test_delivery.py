@@ -223,3 +223,19 @@ async def test_a_lane_that_fails_is_logged_not_swallowed(db, dingtalk, clock, sl
 
     assert "outbox lane for cidX failed" in caplog.text
     assert "row cannot be read" in caplog.text
+
+
+async def test_a_send_the_global_cap_refuses_costs_the_conversation_nothing(
+    db, dingtalk, clock, sleeps
+):
+    sender = make_sender(db, dingtalk, clock, sleeps, global_per_minute=1)
+    queue(db, clock, "cidA", "first")
+    await sender.run_once()
+    queue(db, clock, "cidB", "second")
+
+    await sender.run_once()  # the robot-wide bucket is empty for a minute
+
+    assert posted(dingtalk, "cidA") == ["first"] and posted(dingtalk, "cidB") == []
+    # cidB's own bucket is still full: the refused send spent none of its burst of 5.
+    waits = [sender.outbox.take_token("cidB", 15, 5) for _ in range(6)]
+    assert waits[:5] == [0.0] * 5 and waits[5] > 0
