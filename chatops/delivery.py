@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Awaitable, Callable, List, Optional, Set
+from typing import Any, Awaitable, Callable, List, Optional, Set, Tuple
 
 from chatops.dingtalk.inbound import ReplyTarget
 from chatops.dingtalk.sender import DeliveryFailed, DingTalkSender
@@ -203,7 +203,7 @@ class OutboxSender:
     async def _paced(self, conversation_id: str) -> bool:
         """Take a token of the conversation (and the global) bucket; False = try later, and
         a token already taken from the conversation's bucket is given back."""
-        taken = []
+        taken: List[Tuple[str, float]] = []
         for lane, per_minute, capacity in (
             (conversation_id, self.refill_per_minute, self.capacity),
             (GLOBAL_LANE, float(self.global_per_minute), float(self.global_per_minute)),
