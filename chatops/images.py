@@ -73,9 +73,10 @@ class Deployed:
 class ImageHistory:
     """Deploys of a service into an environment, newest first, from Zadig's task history.
 
-    Zadig calls per `history` (and so per `current` / `previous`): for each of the (at most
-    two) workflows, ``ceil(depth / PAGE_SIZE)`` list calls plus one detail call per listed task
-    that may have deployed — at most ``2 * (depth + ceil(depth / PAGE_SIZE))``, 62 for the
+    Zadig calls per `histories` (for any number of services; and so per `history`, `current`,
+    `previous`, `running_now`): for each of the (at most two) workflows,
+    ``ceil(depth / PAGE_SIZE)`` list calls plus one detail call per listed task that may have
+    deployed — at most ``2 * (depth + ceil(depth / PAGE_SIZE))``, 62 for the
     default depth of 30, read ``PARALLEL`` at a time. `of_task` makes one or two detail calls.
     Zadig errors propagate (callers explain them), except a task deleted between the list and
     its detail, which is skipped.
@@ -89,9 +90,12 @@ class ImageHistory:
         self.followups = followups
         self.depth = max(1, depth)
 
-    async def history(self, service: str, env: Environment) -> List[Deployed]:
-        """Every deploy of ``service`` into ``env`` found in the newest ``depth`` tasks of each
-        of its workflows, newest first, one per task."""
+    async def histories(
+        self, services: Sequence[str], env: Environment
+    ) -> Dict[str, List[Deployed]]:
+        """For each of ``services``, every deploy into ``env`` found in the newest ``depth``
+        tasks of each of its workflows, newest first, one per task. The tasks are read once
+        for all the services."""
         workflows = _workflows(env)
         listed = await _gather([partial(self._recent, w) for w in workflows])
         wanted = [
@@ -101,13 +105,12 @@ class ImageHistory:
             if summary.status in MAY_HAVE_DEPLOYED
         ]
         reads = [partial(self._task, w, s.task_id) for w, s in wanted]
-        tasks = await _gather(reads, limit=PARALLEL)
-        found = [self._deployed(t, service, env) for t in tasks if t is not None]
-        return sorted(
-            (d for d in found if d is not None),
-            key=lambda d: (d.at or 0, d.task_id),
-            reverse=True,
-        )
+        tasks = [t for t in await _gather(reads, limit=PARALLEL) if t is not None]
+        return {service: self._newest_first(tasks, service, env) for service in services}
+
+    async def history(self, service: str, env: Environment) -> List[Deployed]:
+        """`histories` of one service."""
+        return (await self.histories([service], env))[service]
 
     async def current(self, service: str, env: Environment) -> Optional[Deployed]:
         """The newest deploy: what runs now, as far as Zadig's tasks tell."""
@@ -121,21 +124,19 @@ class ImageHistory:
         change summary before production; None when Zadig could not be read within
         `SUMMARY_SECONDS` (the summary then says so: it informs a decision, it must not block or
         break one)."""
-        calls = [partial(self.current, name, env) for name in services]
         try:
-            found = await asyncio.wait_for(_gather(calls), timeout=SUMMARY_SECONDS)
+            found = await asyncio.wait_for(self.histories(services, env), SUMMARY_SECONDS)
         except asyncio.TimeoutError:
             logger.warning("what runs in %s: Zadig did not answer in %ss", env.key, SUMMARY_SECONDS)
             return None
         except Exception:  # noqa: BLE001 - a summary must never break a confirmation
             logger.exception("what runs in %s could not be read", env.key)
             return None
-        return dict(zip(services, found))
+        return {service: deploys[0] if deploys else None for service, deploys in found.items()}
 
     async def previous(self, service: str, env: Environment) -> Optional[Deployed]:
         """The newest deploy of an image other than the current one (what to roll back to)."""
-        found = await self.history(service, env)
-        return next((d for d in found[1:] if d.image != found[0].image), None)
+        return previous_in(await self.history(service, env))
 
     async def of_task(
         self,
@@ -186,6 +187,16 @@ class ImageHistory:
         except ZadigNotFound:  # deleted or archived since it was listed; or never existed
             return None
 
+    def _newest_first(
+        self, tasks: Sequence[Task], service: str, env: Environment
+    ) -> List[Deployed]:
+        found = [self._deployed(t, service, env) for t in tasks]
+        return sorted(
+            (d for d in found if d is not None),
+            key=lambda d: (d.at or 0, d.task_id),
+            reverse=True,
+        )
+
     def _deployed(self, task: Task, service: str, env: Environment) -> Optional[Deployed]:
         known = self.catalog.service(service)
         name = known.name if known is not None else service
@@ -206,6 +217,11 @@ class ImageHistory:
             at=task.end_time or task.start_time,
             by=by or task.task_creator,
         )
+
+
+def previous_in(history: Sequence[Deployed]) -> Optional[Deployed]:
+    """In a history newest first: the newest deploy of an image other than the current one."""
+    return next((d for d in history[1:] if d.image != history[0].image), None)
 
 
 def _workflows(env: Environment) -> Tuple[str, ...]:

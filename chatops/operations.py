@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from chatops import replies
 from chatops.access import approvers, check
 from chatops.catalog import Catalog, Environment
-from chatops.images import Deployed, ImageHistory
+from chatops.images import Deployed, ImageHistory, previous_in
 from chatops.locks import blocked
 from chatops.plans import Requester, TaskLink
 from chatops.state import ApprovalRequest, ApprovalStore, AuditLog, FollowupStore
@@ -228,14 +228,16 @@ class Operations:
             return NotDone(replies.no_rollback_workflow(env))
         steps: List[RollbackStep] = []
         try:
+            histories = await self.images.histories(services, env)  # one read for all
             for service in services:
-                current = await self.images.current(service, env)
+                found = histories[service]
+                current = found[0] if found else None
                 if task_id is not None:
                     target = await self.images.of_task(service, env, task_id)
                     if target is None:
                         return NotDone(replies.task_did_not_deploy(service, env, task_id))
                 else:
-                    target = await self.images.previous(service, env)
+                    target = previous_in(found)
                     if target is None:
                         return NotDone(
                             replies.nothing_to_roll_back_to(

@@ -279,30 +279,36 @@ async def test_an_environment_without_a_rollback_workflow(zadig, db):
 # -- what runs now, for the change summary before production ----------------------------------
 
 
-async def test_running_now_names_each_service_and_none_for_one_never_deployed(history, world):
+async def test_running_now_names_each_service_and_none_for_one_never_deployed(
+    history, world, zadig
+):
+    fake, _ = zadig
     running = await history.running_now(["order-service", "web-frontend"], TEST)
+    reads = len(fake.calls)
 
     assert running is not None
     assert running["web-frontend"] is None
     assert running["order-service"] == await history.current("order-service", TEST)
+    # The tasks are read once for both services: as many reads as for one.
+    assert len(fake.calls) - reads == reads
 
 
 async def test_running_now_gives_up_on_a_slow_zadig_instead_of_holding_the_turn(
     history, monkeypatch
 ):
-    async def slow(service, env):
+    async def slow(services, env):
         await asyncio.sleep(10)
 
     monkeypatch.setattr(images, "SUMMARY_SECONDS", 0.05)
-    monkeypatch.setattr(history, "current", slow)
+    monkeypatch.setattr(history, "histories", slow)
 
     assert await history.running_now(["order-service"], TEST) is None
 
 
 async def test_running_now_survives_any_error(history, monkeypatch):
-    async def broken(service, env):
+    async def broken(services, env):
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(history, "current", broken)
+    monkeypatch.setattr(history, "histories", broken)
 
     assert await history.running_now(["order-service"], TEST) is None
