@@ -29,7 +29,8 @@ from actions.common import (
 )
 from chatops import replies
 from chatops.catalog import Catalog
-from chatops.deploys import ApprovalAsked, Refused, Started
+from chatops.deploys import Refused, Started
+from chatops.operations import NeedsApproval
 from chatops.plans import fingerprint
 from chatops.tasks import task_ref
 from chatops.zadig.models import DeployRequest
@@ -325,7 +326,7 @@ class ActionSubmitDeploy(Action):
             return reset_form_slots()
 
         outcome = await rt.deployments.request(plan, who, confirmed=env.production)
-        if isinstance(outcome, ApprovalAsked):
+        if isinstance(outcome, NeedsApproval):
             say(
                 dispatcher,
                 tracker,

@@ -18,7 +18,7 @@ from chatops import replies
 from chatops.access import Actor, approvers, check, check_approver
 from chatops.catalog import Catalog, Environment
 from chatops.locks import blocked
-from chatops.operations import Done, Operations
+from chatops.operations import Done, NeedsApproval, Operations, open_request
 from chatops.plans import Requester, TaskLink, fingerprint, fingerprint_of, plan_to_dict
 from chatops.state import ApprovalRequest, ApprovalStore, AuditLog, FollowupStore
 from chatops.state import audit as events
@@ -44,14 +44,6 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class ApprovalAsked:
-    request: ApprovalRequest
-    reply: str
-    # The staff ids of who can approve, to @-mention them.
-    mentions: Tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Started:
     task: TriggeredTask
     reply: str
@@ -65,7 +57,7 @@ class Voted:
     reply: str
 
 
-Outcome = Union[Refused, ApprovalAsked, Started, Voted]
+Outcome = Union[Refused, NeedsApproval, Started, Voted]
 
 
 class Deployments:
@@ -131,23 +123,20 @@ class Deployments:
         if rule is None:
             return await self.start(plan, who)
         changes = await self.change_summary(plan, env)  # before anything is recorded
-        request = self.approvals.create(
-            kind="deploy",
-            environment=env.key,
-            plan=plan_to_dict(plan),
-            summary=replies.plan_summary(plan),
-            requester=who.actor.staff_id,
-            requester_nick=who.actor.nick,
-            requester_sender=who.sender_id,
-            conversation_id=who.actor.conversation_id,
-            target=who.target,
-            ttl=self.approval_ttl,
-            required=rule.required,
+        request = open_request(
+            self.approvals,
+            who,
+            "deploy",
+            env,
+            plan_to_dict(plan),
+            replies.plan_summary(plan),
+            self.approval_ttl,
+            rule.required,
         )
         mentions = approvers(self.catalog.access, env.key, who.actor.staff_id)
         self._audit(events.APPROVAL_REQUESTED, plan, who, approval_id=request.id)
         text = replies.approval_requested(request, env, mentions, self.approval_ttl, changes)
-        return ApprovalAsked(request, text, mentions)
+        return NeedsApproval(request, text, mentions)
 
     async def change_summary(self, plan: DeployRequest, env: Environment) -> str:
         """What runs in ``env`` now next to what ``plan`` deploys (production confirmations and

@@ -79,8 +79,11 @@ class Done:
 
 @dataclass(frozen=True)
 class NeedsApproval:
+    """Waiting for a second person (a deploy or an operation in production)."""
+
     request: ApprovalRequest
     reply: str
+    # The staff ids of who can approve, to @-mention them.
     mentions: Tuple[str, ...]
 
 
@@ -90,6 +93,32 @@ class NotDone:
 
 
 Result = Union[Done, NeedsApproval, NotDone]
+
+
+def open_request(
+    approvals: ApprovalStore,
+    who: Requester,
+    kind: str,
+    env: Environment,
+    plan: Dict[str, Any],
+    summary: str,
+    ttl: float,
+    required: int,
+) -> ApprovalRequest:
+    """A production request from ``who`` waiting for a second person (deploys and operations)."""
+    return approvals.create(
+        kind=kind,
+        environment=env.key,
+        plan=plan,
+        summary=summary,
+        requester=who.actor.staff_id,
+        requester_nick=who.actor.nick,
+        requester_sender=who.sender_id,
+        conversation_id=who.actor.conversation_id,
+        target=who.target,
+        ttl=ttl,
+        required=required,
+    )
 
 
 class Operations:
@@ -138,18 +167,8 @@ class Operations:
         rule = self.catalog.access.for_environment(env.key).approval
         if rule is None:
             return None
-        request = self.approvals.create(
-            kind=kind,
-            environment=env.key,
-            plan=plan,
-            summary=summary,
-            requester=who.actor.staff_id,
-            requester_nick=who.actor.nick,
-            requester_sender=who.sender_id,
-            conversation_id=who.actor.conversation_id,
-            target=who.target,
-            ttl=self.approval_ttl,
-            required=rule.required,
+        request = open_request(
+            self.approvals, who, kind, env, plan, summary, self.approval_ttl, rule.required
         )
         mentions = approvers(self.catalog.access, env.key, who.actor.staff_id)
         self._record(kind, events.APPROVAL_REQUESTED, who, env.key, plan, approval_id=request.id)

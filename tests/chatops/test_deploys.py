@@ -10,9 +10,9 @@ import pytest
 
 from chatops.access import Actor
 from chatops.catalog import DEFAULT_PATH, Catalog, parse_catalog
-from chatops.deploys import ApprovalAsked, Deployments, Refused, Started, Voted
+from chatops.deploys import Deployments, Refused, Started, Voted
 from chatops.images import ImageHistory
-from chatops.operations import Operations
+from chatops.operations import NeedsApproval, Operations
 from chatops.plans import Requester
 from chatops.state import ApprovalStore, AuditLog, Database, FollowupStore, LockStore
 from chatops.zadig.client import ZadigClient
@@ -123,7 +123,7 @@ async def test_a_team_may_choose_to_skip_the_zadig_approval_on_an_old_server(mak
 async def test_an_approval_is_not_carried_out_when_the_catalog_changed_meanwhile(make, fake):
     before = make()
     asked = await before.request(before.catalog.plan("order-service", "prod"), person("u1"))
-    assert isinstance(asked, ApprovalAsked)
+    assert isinstance(asked, NeedsApproval)
     after = make(parse_catalog(SHIPPED.replace("workflow: mall-prod", "workflow: mall-prod-v2")))
 
     outcome = await after.decide(asked.request, person("lead01"), approve=True)
@@ -140,7 +140,7 @@ async def test_two_required_approvals_count_each_person_once(make, fake):
     asked = await deployments.request(
         deployments.catalog.plan("order-service", "prod"), person("u1")
     )
-    assert isinstance(asked, ApprovalAsked) and "需要 2 位审批人批准" in asked.reply
+    assert isinstance(asked, NeedsApproval) and "需要 2 位审批人批准" in asked.reply
 
     first = await deployments.decide(asked.request, person("lead01", "李四"), approve=True)
     assert isinstance(first, Voted) and "（1/2）" in first.reply
