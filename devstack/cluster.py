@@ -40,7 +40,20 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from devstack.process import ROOT, ServerProcess, free_port
-from devstack.stack import ACTION_TOKEN, VENV_BIN, ChatClient, Ports, Stack
+from devstack.stack import (
+    ACTION_TOKEN,
+    ACTIONS_HEALTH,
+    ACTIONS_STARTUP,
+    DINGTALK_WEBHOOK,
+    RASA_HEALTH,
+    RASA_STARTUP,
+    ZADIG_WEBHOOK,
+    ChatClient,
+    Ports,
+    Stack,
+    actions_argv,
+    rasa_argv,
+)
 
 # Rasa's lock stores, by the name `Cluster(lock_store=...)` takes.
 LOCK_STORES = {
@@ -104,11 +117,11 @@ class Replica:
 
     @property
     def bot_webhook(self) -> str:
-        return f"{self.url}/webhooks/dingtalk/webhook"
+        return f"{self.url}{DINGTALK_WEBHOOK}"
 
     @property
     def zadig_webhook(self) -> str:
-        return f"{self.url}/webhooks/zadig/webhook"
+        return f"{self.url}{ZADIG_WEBHOOK}"
 
     @property
     def alive(self) -> bool:
@@ -242,24 +255,21 @@ class Cluster:
         log_dir = self.stack.log_dir
         actions = ReplicaProcess(
             f"actions-{index}",
-            [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions"]
-            + ["--port", str(actions_port)],
+            actions_argv(actions_port),
             actions_port,
-            "/health",
+            ACTIONS_HEALTH,
             env=env,
             log_dir=log_dir,
-            startup_timeout=120,
+            startup_timeout=ACTIONS_STARTUP,
         )
         rasa = ReplicaProcess(
             f"rasa-{index}",
-            [str(VENV_BIN / "rasa"), "run", "--credentials", "credentials.yml"]
-            + ["--endpoints", str(self._endpoints_file(index))]
-            + ["--model", str(self.model), "--port", str(rasa_port)],
+            rasa_argv(self._endpoints_file(index), self.model, rasa_port),
             rasa_port,
-            "/webhooks/dingtalk/",
+            RASA_HEALTH,
             env=env,
             log_dir=log_dir,
-            startup_timeout=300,
+            startup_timeout=RASA_STARTUP,
         )
         return Replica(index, rasa, actions)
 

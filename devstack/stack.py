@@ -25,6 +25,35 @@ VENV_BIN = Path(sys.executable).parent
 STREAM_PYTHON = ROOT / ".venv-stream" / "bin" / "python"
 WEBHOOK_TOKEN = "demo-zadig-webhook-token"  # simulator <-> bot only; not a secret
 ACTION_TOKEN = "demo-action-server-token"  # Rasa <-> action server on loopback; not a secret
+# The Rasa server's routes (credentials.yml) and the health routes the processes are waited on.
+DINGTALK_WEBHOOK = "/webhooks/dingtalk/webhook"
+ZADIG_WEBHOOK = "/webhooks/zadig/webhook"
+RASA_HEALTH = "/webhooks/dingtalk/"
+ACTIONS_HEALTH = "/health"
+# Start-up budgets: the action server imports the actions; the Rasa server loads the model.
+ACTIONS_STARTUP = 120.0
+RASA_STARTUP = 300.0
+
+
+def actions_argv(port: int) -> List[str]:
+    """The action server as `make actions` runs it."""
+    return [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
+
+
+def rasa_argv(endpoints: Path, model: Path, port: int) -> List[str]:
+    """The Rasa server as `make run` runs it."""
+    return [
+        str(VENV_BIN / "rasa"),
+        "run",
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        str(endpoints),
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+    ]
 
 
 def newest_model() -> Optional[Path]:
@@ -94,7 +123,7 @@ class Stack:
 
     @property
     def bot_webhook(self) -> str:
-        return f"{self.rasa_url}/webhooks/dingtalk/webhook"
+        return f"{self.rasa_url}{DINGTALK_WEBHOOK}"
 
     def bot_env(self) -> Dict[str, str]:
         """The bot's configuration: environment variables only, as in production."""
@@ -162,7 +191,7 @@ class Stack:
         if self.webhook:
             zadig_args += [
                 "--webhook-url",
-                f"{self.rasa_url}/webhooks/zadig/webhook",
+                f"{self.rasa_url}{ZADIG_WEBHOOK}",
                 "--webhook-token",
                 WEBHOOK_TOKEN,
             ]
@@ -200,38 +229,19 @@ class Stack:
             return
         self._spawn(
             "actions",
-            [
-                str(VENV_BIN / "rasa"),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(self.ports.actions),
-            ],
+            actions_argv(self.ports.actions),
             self.ports.actions,
-            "/health",
+            ACTIONS_HEALTH,
             env=env,
-            timeout=120,
+            timeout=ACTIONS_STARTUP,
         )
         self._spawn(
             "rasa",
-            [
-                str(VENV_BIN / "rasa"),
-                "run",
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(self._endpoints_file()),
-                "--model",
-                str(self.model),
-                "--port",
-                str(self.ports.rasa),
-            ],
+            rasa_argv(self._endpoints_file(), self.model, self.ports.rasa),
             self.ports.rasa,
-            "/webhooks/dingtalk/",
+            RASA_HEALTH,
             env=env,
-            timeout=300,
+            timeout=RASA_STARTUP,
         )
         if self.stream:
             if not STREAM_PYTHON.exists():
