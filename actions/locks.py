@@ -48,6 +48,22 @@ def refusal(tracker: Tracker, action: str, env: Environment) -> Optional[str]:
     return None if decision.allowed else replies.refused(decision, action, env)
 
 
+def permitted_environment(
+    tracker: Tracker, dispatcher: CollectingDispatcher, action: str, verb: str
+) -> Optional[Environment]:
+    """The environment to ``action`` if the speaker may; else None, after asking which one or
+    saying (and auditing) why not."""
+    env = environment_or_ask(tracker, dispatcher, verb)
+    if env is None:
+        return None
+    refused = refusal(tracker, action, env)
+    if refused is not None:
+        record(tracker, action, events.REFUSED, env, refused)
+        dispatcher.utter_message(text=refused)
+        return None
+    return env
+
+
 def record(tracker: Tracker, action: str, decision: str, env: Environment, detail: str) -> None:
     who = requester(tracker)
     runtime().audit.record(
@@ -70,13 +86,8 @@ class ActionLockEnvironment(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         rt = runtime()
-        env = environment_or_ask(tracker, dispatcher, "锁定")
+        env = permitted_environment(tracker, dispatcher, "lock", "锁定")
         if env is None:
-            return []
-        refused = refusal(tracker, "lock", env)
-        if refused is not None:
-            record(tracker, "lock", events.REFUSED, env, refused)
-            dispatcher.utter_message(text=refused)
             return []
         who = requester(tracker)
         names = [env.key, *env.aliases]
@@ -99,13 +110,8 @@ class ActionUnlockEnvironment(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         rt = runtime()
-        env = environment_or_ask(tracker, dispatcher, "解锁")
+        env = permitted_environment(tracker, dispatcher, "unlock", "解锁")
         if env is None:
-            return []
-        refused = refusal(tracker, "unlock", env)
-        if refused is not None:
-            record(tracker, "unlock", events.REFUSED, env, refused)
-            dispatcher.utter_message(text=refused)
             return []
         lock = rt.locks.unlock(env.key)
         if lock is None:
