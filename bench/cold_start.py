@@ -48,6 +48,7 @@ from typing import Any, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import SENTENCES  # noqa: E402  (the same seven messages as make bench)
 from devstack.process import ServerProcess  # noqa: E402
 from devstack.stack import ChatClient, Ports, Stack  # noqa: E402
 
@@ -57,15 +58,6 @@ WORK = Path("/tmp/cold-start")
 LOAD_TARGET_S = 15.0
 RSS_TARGET_MB = 1000.0
 LOAD_REPEATS = 3
-SENTENCES = [
-    "把订单服务发到测试环境",
-    "刚才的发布怎么样了",
-    "有哪些服务",
-    "帮助",
-    "任务 3 怎么样了",
-    "发布一下",
-    "算了",
-]
 # (row name, model name in /tmp/nlu-variants, fast-load)
 VARIANTS: List[Tuple[str, str, bool]] = [
     ("shipped", "shipped", False),
