@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from chatops.runtime import ActionRuntime, action_runtime
@@ -185,5 +186,52 @@ def make_tracker() -> Callable[..., Tracker]:
             active_loop={"name": active_loop} if active_loop else {},
             latest_action_name="action_listen",
         )
+
+    return build
+
+
+# -- what the actions said --------------------------------------------------------------------
+
+# What the deploy form's end (submit, stop) resets.
+RESET = [
+    SlotSet("service", None),
+    SlotSet("environment", None),
+    SlotSet("branch", None),
+    SlotSet("confirmed", None),
+    SlotSet("plan_shown", None),
+    SlotSet("suggested_service", None),
+    SlotSet("suggested_environment", None),
+]
+
+
+def texts(dispatcher: CollectingDispatcher) -> List[str]:
+    return [m["text"] for m in dispatcher.messages]
+
+
+def responses(dispatcher: CollectingDispatcher) -> List[str]:
+    """The domain responses sent by name (fixed sentences live in domain.yml)."""
+    return [m["response"] for m in dispatcher.messages]
+
+
+def said(dispatcher: CollectingDispatcher) -> List[str]:
+    """Plain texts and the text of ready DingTalk messages, in order (a response by name)."""
+    out = []
+    for message in dispatcher.messages:
+        custom = message.get("custom") or {}
+        if custom.get("msgtype") == "markdown":
+            out.append(custom["markdown"]["text"])
+        elif custom.get("msgtype") == "text":
+            out.append(custom["text"]["content"])
+        else:
+            out.append(message.get("text") or message.get("response") or "")
+    return out
+
+
+@pytest.fixture
+def form_tracker(make_tracker: Callable[..., Tracker]) -> Callable[..., Tracker]:
+    """A tracker inside the deploy form with ``slots``."""
+
+    def build(**slots: Any) -> Tracker:
+        return make_tracker(intent="inform", slots=slots, active_loop="deploy_form")
 
     return build

@@ -9,22 +9,9 @@ from actions.approvals import ActionApprove, ActionReject
 from actions.deploy import ActionSubmitDeploy
 from actions.history import ActionDeployHistory
 from chatops.plans import fingerprint
+from tests.actions.conftest import said as texts
 
 TASK_PATH = "/openapi/workflows/custom/task"
-
-
-def texts(dispatcher):
-    """Plain texts and the text of ready DingTalk messages, in order."""
-    out = []
-    for message in dispatcher.messages:
-        custom = message.get("custom") or {}
-        if custom.get("msgtype") == "text":
-            out.append(custom["text"]["content"])
-        elif custom.get("msgtype") == "markdown":
-            out.append(custom["markdown"]["text"])
-        else:
-            out.append(message.get("text") or "")
-    return out
 
 
 def mentioned(dispatcher):

@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actions.tasks import ActionCancelTask
-
-
-def texts(dispatcher):
-    return [m["text"] for m in dispatcher.messages]
+from tests.actions.conftest import texts
 
 
 def started_by(rt, fake, workflow, task_id, requester):

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from actions.catalog import ActionListEnvironments, ActionListServices
+from tests.actions.conftest import texts
 
 SERVICES_PATH = "/openapi/service/yaml/services"
 ENVS_PATH = "/openapi/environments"
@@ -45,10 +46,6 @@ def environment(key, alias, status):
         "update_by": "admin",
         "update_time": 1700000000,
     }
-
-
-def texts(dispatcher):
-    return [m["text"] for m in dispatcher.messages]
 
 
 # -- ActionListServices -------------------------------------------------------------------

@@ -14,17 +14,9 @@ from actions.deploy import (
     ValidateDeployForm,
 )
 from chatops.plans import fingerprint
+from tests.actions.conftest import RESET, texts
 from tests.fakes.zadig import add_deploy_task
 
-RESET = [
-    SlotSet("service", None),
-    SlotSet("environment", None),
-    SlotSet("branch", None),
-    SlotSet("confirmed", None),
-    SlotSet("plan_shown", None),
-    SlotSet("suggested_service", None),
-    SlotSet("suggested_environment", None),
-]
 ALL_SERVICES = [
     "user-service",
     "order-service",
@@ -40,23 +32,6 @@ ALL_SERVICES = [
 def final(events):
     """The slot values after applying ``events`` in order (the last SlotSet of a slot wins)."""
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-
-
-def texts(dispatcher):
-    return [m["text"] for m in dispatcher.messages]
-
-
-def responses(dispatcher):
-    """The domain responses sent by name (fixed sentences live in domain.yml)."""
-    return [m["response"] for m in dispatcher.messages]
-
-
-@pytest.fixture
-def form_tracker(make_tracker):
-    def build(**slots):
-        return make_tracker(intent="inform", slots=slots, active_loop="deploy_form")
-
-    return build
 
 
 # -- ValidateDeployForm: slots ------------------------------------------------------------

@@ -8,39 +8,13 @@ from rasa_sdk.events import SlotSet
 
 from actions.deploy import ActionSubmitDeploy
 from chatops.plans import fingerprint
-from tests.actions.conftest import dingtalk_metadata
-
-
-def texts(dispatcher):
-    return [m["text"] for m in dispatcher.messages]
-
-
-def responses(dispatcher):
-    return [m["response"] for m in dispatcher.messages]
-
-
-@pytest.fixture
-def form_tracker(make_tracker):
-    def build(**slots):
-        return make_tracker(intent="inform", slots=slots, active_loop="deploy_form")
-
-    return build
-
+from tests.actions.conftest import RESET, dingtalk_metadata, responses, texts
 
 TASK_PATH = "/openapi/workflows/custom/task"
 LINK_46 = (
     "http://127.0.0.1:7070/v1/projects/detail/mall/pipelines/custom/mall-test/46"
     "?display_name=mall-test"
 )
-RESET = [
-    SlotSet("service", None),
-    SlotSet("environment", None),
-    SlotSet("branch", None),
-    SlotSet("confirmed", None),
-    SlotSet("plan_shown", None),
-    SlotSet("suggested_service", None),
-    SlotSet("suggested_environment", None),
-]
 
 
 def deploy_body(service, env, branch, workflow=None):

@@ -10,22 +10,10 @@ from actions.approvals import ActionApprove
 from actions.operations import ActionRetry, ActionRollback, ActionShowLogs
 from actions.tasks import ActionAffirm, ActionDeny
 from chatops.catalog import DEFAULT_PATH, parse_catalog
+from tests.actions.conftest import said as texts
 from tests.fakes.zadig import add_deploy_task
 
 IMAGE = "harbor.example.com/mall/order-service:{}"
-
-
-def texts(dispatcher):
-    out = []
-    for message in dispatcher.messages:
-        custom = message.get("custom") or {}
-        if custom.get("msgtype") == "markdown":
-            out.append(custom["markdown"]["text"])
-        elif custom.get("msgtype") == "text":
-            out.append(custom["text"]["content"])
-        else:
-            out.append(message.get("text") or message.get("response") or "")
-    return out
 
 
 def retries(fake):

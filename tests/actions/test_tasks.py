@@ -15,6 +15,7 @@ from actions.tasks import (
     ActionQueryStatus,
 )
 from chatops.tasks import PENDING_CANCEL_SECONDS
+from tests.actions.conftest import responses, texts
 
 TASK_PATH = "/openapi/workflows/custom/task"
 WEB = "http://127.0.0.1:7070/v1/projects/detail/mall/pipelines/custom"
@@ -31,15 +32,6 @@ def get(workflow, task_id):
 
 def sent(fake):
     return [(c.method, c.path, c.params) for c in fake.calls]
-
-
-def texts(dispatcher):
-    return [m["text"] for m in dispatcher.messages]
-
-
-def responses(dispatcher):
-    """The domain responses sent by name (fixed sentences live in domain.yml)."""
-    return [m["response"] for m in dispatcher.messages]
 
 
 def remember(
