@@ -492,3 +492,17 @@ def with_content_type(
     if content_type is not None:
         pairs.append((b"Content-Type", content_type))
     return tuple(pairs)
+
+
+def not_allowed(method: str, webhook: str) -> Dict[str, str]:
+    """Sanic's own 405, as the channels' plain JSON error page words it."""
+    return {"error": f"Method {method} not allowed for URL {webhook}"}
+
+
+def assert_nothing_happened(outcome: "Outcome") -> None:
+    """A refused or ignored request: no 5xx, no crash, nothing stored, asked or triggered."""
+    assert outcome.status < 500
+    assert outcome.errors == []
+    assert outcome.stored == {}, "the request changed the database"
+    assert outcome.agent_messages == []
+    assert outcome.zadig_requests == []

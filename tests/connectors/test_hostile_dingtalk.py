@@ -49,6 +49,7 @@ from tests.connectors.hostile import (
     Outcome,
     Sent,
     accept_values,
+    assert_nothing_happened,
     content_types,
     deep_values,
     dumps,
@@ -57,6 +58,7 @@ from tests.connectors.hostile import (
     json_scalars,
     json_values,
     nested_text,
+    not_allowed,
     random_bodies,
     texts,
     with_content_type,
@@ -163,19 +165,6 @@ def expected_answer(body: bytes) -> Tuple[int, Optional[Dict[str, Any]], Any]:
     if not usable_id(data.get("conversationId")):
         return malformed("message has no conversationId")
     return 200, None, data
-
-
-def not_allowed(method: str) -> Dict[str, str]:
-    """Sanic's own 405, as the channels' plain JSON error page words it."""
-    return {"error": f"Method {method} not allowed for URL {WEBHOOK}"}
-
-
-def assert_nothing_happened(outcome: Outcome) -> None:
-    assert outcome.status < 500
-    assert outcome.errors == []
-    assert outcome.stored == {}, "a refused request changed the database"
-    assert outcome.agent_messages == []
-    assert outcome.zadig_requests == []
 
 
 # --------------------------------------------------------------------- headers: signature
@@ -560,7 +549,7 @@ def test_requests_without_a_valid_signature_are_refused(harness: Harness):
 
         assert_nothing_happened(outcome)
         if sent.method != "POST":
-            assert (outcome.status, outcome.json()) == (405, not_allowed(sent.method))
+            assert (outcome.status, outcome.json()) == (405, not_allowed(sent.method, WEBHOOK))
             return
         assert outcome.status == 401
         answer = outcome.json()
@@ -774,7 +763,7 @@ def test_a_malformed_accept_header_on_a_wrong_method_is_a_plain_405(harness: Har
             outcome = harness.send(Sent(((b"Accept", accept),), b"", method=method))
 
             assert outcome.status == 405, (method, accept)
-            assert outcome.json() == not_allowed(method)
+            assert outcome.json() == not_allowed(method, WEBHOOK)
             assert_nothing_happened(outcome)
     assert harness.crashes() == []
 

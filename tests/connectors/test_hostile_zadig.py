@@ -46,9 +46,9 @@ from tests.connectors.hostile import (
     ZADIG_TOKEN,
     Deep,
     Harness,
-    Outcome,
     Sent,
     accept_values,
+    assert_nothing_happened,
     content_types,
     deep_values,
     dumps,
@@ -56,6 +56,7 @@ from tests.connectors.hostile import (
     huge,
     json_values,
     nested_text,
+    not_allowed,
     random_bodies,
     texts,
     with_content_type,
@@ -198,19 +199,6 @@ def expected_answer(sent: Sent) -> Tuple[int, Dict[str, Any], Any]:
     if isinstance(body_event, str) and body_event in ACCEPTED_EVENTS:
         return 200, {"message": "success"}, payload
     return 200, {"message": "ignored", "event": event}, payload
-
-
-def not_allowed(method: str) -> Dict[str, str]:
-    """Sanic's own 405, as the channels' plain JSON error page words it."""
-    return {"error": f"Method {method} not allowed for URL {WEBHOOK}"}
-
-
-def assert_nothing_happened(outcome: Outcome) -> None:
-    assert outcome.status < 500
-    assert outcome.errors == []
-    assert outcome.stored == {}, "the request changed the database"
-    assert outcome.agent_messages == []
-    assert outcome.zadig_requests == []
 
 
 # ------------------------------------------------------------------------------- headers
@@ -541,7 +529,7 @@ def test_requests_without_the_token_are_refused(harness: Harness):
 
         assert_nothing_happened(outcome)
         if sent.method != "POST":
-            assert (outcome.status, outcome.json()) == (405, not_allowed(sent.method))
+            assert (outcome.status, outcome.json()) == (405, not_allowed(sent.method, WEBHOOK))
         else:
             assert outcome.status == 401
             assert outcome.json() == {"error": "invalid X-Zadig-Token"}
@@ -780,7 +768,7 @@ def test_a_malformed_accept_header_on_a_wrong_method_is_a_plain_405(harness: Har
             outcome = harness.send(Sent(((b"Accept", accept),), b"", method=method))
 
             assert outcome.status == 405, (method, accept)
-            assert outcome.json() == not_allowed(method)
+            assert outcome.json() == not_allowed(method, WEBHOOK)
             assert_nothing_happened(outcome)
     assert harness.crashes() == []
 
